@@ -1,0 +1,17 @@
+"""Emotion-wheel metrics of AffectGPT (arXiv 2501.16566), OV-MER (arXiv 2410.01495), MER2024 and MER2025.
+
+Modules:
+
+- ``wheel``: the five emotion wheels, the GPT synonym and word-form maps, the label mapping with the official
+  alphabetically-first rule, and the official list-string parser.
+- ``metrics``: hit rate, binary sentiment F1, EW precision/recall/F, the MER2024 OV metric, MER2025 track 1 and
+  track 4 metrics.
+- ``affectgpt``: scoring AffectGPT's published per-sample outputs against the MERBench labels, best-checkpoint
+  selection, and the OV-MER zero-shot baseline table.
+
+Everything is implemented from the metric definitions in ``../shared/research/emotion.md`` (sections 1.3, 1.4, 2.4,
+2.5), which describe ``zeroQiaoba/AffectGPT`` @ ``d961cab04ab2903fefb22a641331e1242949b15d`` and
+``zeroQiaoba/MERTools`` @ ``89120b780ab18b28349f0e37dcc12b8cc253cb02``.
+"""
+
+from compendium.emotion.wheel import EmotionWheels, string_to_list  # noqa: F401
