@@ -280,6 +280,7 @@ class EmotionWheels:
     format_mapping: Mapping[str, tuple[str, ...]]
     raw_mapping: Mapping[str, tuple[str, ...]]
     _cluster_maps: dict[tuple[int, str], dict[str, str]] = field(default_factory=dict, repr=False, compare=False)
+    _memo: dict[tuple[str, int, str], dict[str, str]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trees", tuple(self.trees))
@@ -321,17 +322,25 @@ class EmotionWheels:
         official ``calculate_openset_overlap_rate`` does). ``mode``: ``"format"`` (M1), ``"synonym"`` (M2) or
         ``"wheel"`` (M3 / EW, needs ``wheel`` and ``level``).
         """
-        items = [_norm(item) for item in string_to_list(labels)]
-        if mode == "wheel":
-            wheel_map = self.cluster_map(wheel, level)
-            mapped = [map_label_wheel(i, self.format_mapping, self.raw_mapping, wheel_map) for i in items]
-        elif mode == "format":
-            mapped = [map_label_format(i, self.format_mapping) for i in items]
-        elif mode == "synonym":
-            mapped = [map_label_synonym(i, self.format_mapping, self.raw_mapping) for i in items]
-        else:
+        if mode not in ("format", "synonym", "wheel"):
             raise ValueError(f"mode must be 'format', 'synonym' or 'wheel', got {mode!r}")
-        return {m for m in mapped if m}
+        key = (mode, wheel, level) if mode == "wheel" else (mode, 0, "")
+        memo = self._memo.setdefault(key, {})
+        out = set()
+        for item in string_to_list(labels):
+            label = _norm(item)
+            if label not in memo:
+                memo[label] = self._map_one(label, mode, wheel, level)
+            if memo[label]:
+                out.add(memo[label])
+        return out
+
+    def _map_one(self, label: str, mode: str, wheel: int, level: str) -> str:
+        if mode == "format":
+            return map_label_format(label, self.format_mapping)
+        if mode == "synonym":
+            return map_label_synonym(label, self.format_mapping, self.raw_mapping)
+        return map_label_wheel(label, self.format_mapping, self.raw_mapping, self.cluster_map(wheel, level))
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,0 +1,349 @@
+"""Score AffectGPT's published per-sample outputs (MER-UniBench, Table 2) and the OV-MER zero-shot baselines.
+
+Inputs (emotion.md sections 1.4 and 2.4):
+
+- AffectGPT outputs: ``AffectGPT/output/`` of ``zeroQiaoba/AffectGPT`` @ ``d961cab04ab2903fefb22a641331e1242949b15d``
+  (book key ``emotion/affectgpt/output``): ``results-<set>/<run>/checkpoint_0000NN_loss_<x>-openset.npz`` (OV label
+  lists, arrays ``filenames`` / ``fileitems``) and ``...-openset-sentiment.npz`` (one sentiment word per sample,
+  sentiment sets only), for epochs 30, 35, ..., 60.
+- Labels: ``MERBench/dataset/*-process/*.npz`` of ``zeroQiaoba/MERTools`` @ ``89120b780ab18b28349f0e37dcc12b8cc253cb02``
+  (book key ``emotion/mertools/MERBench/dataset``).
+- OV-MER baselines: ``OV-MER/output/results-ovmerd/<model>/output-reason-7b-nosubtitle-addsub-eng-openset.npz`` of the
+  AffectGPT commit, scored against ``MER2024/ov_store/check-openset.csv`` (332 OV-MERD labels) of MERTools.
+
+The paper (arXiv 2501.16566, Table 2) reports, per dataset, the best of the 7 checkpoints **chosen on the test set**
+(``evaluation-scoreonly.py``); :func:`best_checkpoints` does the same and the chapter must say so. MER2024 and
+OV-MERD+ have predictions but their labels are only on Baidu Netdisk; they come back as "missing labels".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from compendium.emotion.metrics import ew_scores, hit_rate, ov_mer_scores, sentiment_scores, OV_MER_METRICS
+from compendium.emotion.wheel import EmotionWheels
+
+__all__ = [
+    "AFFECTGPT_RUN",
+    "OV_MER_MODELS",
+    "UNIBENCH",
+    "UniBenchSet",
+    "best_checkpoints",
+    "find_checkpoints",
+    "load_merbench_labels",
+    "load_openset_npz",
+    "missing_labels",
+    "score_affectgpt",
+    "score_affectgpt_on_ovmerd",
+    "score_ov_mer_baselines",
+]
+
+#: The released AffectGPT run (training on MER-Caption+ with face input).
+AFFECTGPT_RUN = "emercoarse_highlevelfilter4_outputhybird_bestsetup_bestfusion_lz_20250110100"
+
+_BAIDU_UNIBENCH = (
+    "Baidu Netdisk https://pan.baidu.com/s/1kbfs5pG_hAri0QwvQl-Ecg?pwd=b9vn (TeraBox mirror "
+    "https://1024terabox.com/s/1AE7uAU3Ib8aRBSyF1TMpow), the MER-UniBench 'dataset' folder of the "
+    "zeroQiaoba/AffectGPT README"
+)
+_BAIDU_OVMERDPLUS = (
+    "Baidu Netdisk https://pan.baidu.com/s/1nBTw_ujSTQPAMyIs5Qv8Zw?pwd=k8tj (TeraBox mirror "
+    "https://1024terabox.com/s/1O130fc81FVsGGsrjLuHyDA), the OV-MERD+ link of the zeroQiaoba/AffectGPT README"
+)
+
+
+@dataclass(frozen=True)
+class UniBenchSet:
+    """One MER-UniBench dataset: where its predictions and labels are and how it is scored.
+
+    ``kind``: ``"basic"`` (hit rate), ``"sentiment"`` (binary weighted F1) or ``"finegrained"`` (EW F, level 1).
+    ``label_file`` is relative to the MERBench ``dataset/`` directory; ``corpus`` the key inside the npz;
+    ``classes`` maps integer labels to names (None: labels are strings already); ``name_prefix`` keeps only names
+    starting with it (IEMOCAP session 5 = test); ``hosted`` says where a missing label file can be obtained.
+    """
+
+    name: str
+    folder: str
+    kind: str
+    label_file: str
+    corpus: str | None = None
+    classes: tuple[str, ...] | None = None
+    name_prefix: str | None = None
+    hosted: str = ""
+
+
+#: The 9 datasets of Table 2, in the paper's column order (emotion.md sections 1.1 and 1.4).
+UNIBENCH: dict[str, UniBenchSet] = {
+    s.name: s
+    for s in [
+        UniBenchSet("MER2023", "mer2023", "basic", "mer2023-dataset-process/label-6way.npz", "test1_corpus"),
+        UniBenchSet(
+            "MER2024", "mer2024", "basic", "mer2024-dataset-process/label-6way.npz", None, hosted=_BAIDU_UNIBENCH
+        ),
+        UniBenchSet(
+            "MELD", "meld", "basic", "meld-process/label.npz", "test_corpus",
+            classes=("anger", "joy", "sadness", "neutral", "disgust", "fear", "surprise"),
+        ),
+        UniBenchSet(
+            "IEMOCAP", "iemocapfour", "basic", "iemocap-process/label_4way.npz", "whole_corpus",
+            classes=("happy", "sad", "neutral", "anger"), name_prefix="Ses05",
+        ),
+        UniBenchSet("MOSI", "cmumosi", "sentiment", "cmumosi-process/label.npz", "test_corpus"),
+        UniBenchSet("MOSEI", "cmumosei", "sentiment", "cmumosei-process/label.npz", "test_corpus"),
+        UniBenchSet("SIMS", "sims", "sentiment", "sims-process/label.npz", "test_corpus"),
+        UniBenchSet("SIMSv2", "simsv2", "sentiment", "simsv2-process/label.npz", "test_corpus"),
+        UniBenchSet(
+            "OV-MERD+", "ovmerdplus", "finegrained", "ovmerdplus-process/ovlabel.csv", None, hosted=_BAIDU_OVMERDPLUS
+        ),
+    ]
+}
+
+_METRIC_NAME = {"basic": "hit rate", "sentiment": "binary weighted F1", "finegrained": "EW F (L1)"}
+_CKPT = re.compile(r"checkpoint_(\d+)_loss_([0-9.]+)-openset\.npz$")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------------------
+def load_openset_npz(path: str | Path) -> dict[str, str]:
+    """Read an ``*-openset.npz`` / ``*-openset-sentiment.npz``: sample name -> item (list string or word)."""
+    with np.load(path, allow_pickle=False) as z:
+        names, items = z["filenames"].tolist(), z["fileitems"].tolist()
+    if len(names) != len(items):
+        raise ValueError(f"{path}: {len(names)} names vs {len(items)} items")
+    return dict(zip(names, items))
+
+
+def _run_dir(output_dir: Path, dataset: UniBenchSet, run: str | None) -> Path:
+    base = output_dir / f"results-{dataset.folder}"
+    if run is not None:
+        return base / run
+    runs = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    if not runs:
+        # flattened layout: checkpoints directly under results-<set>/
+        return base
+    if len(runs) > 1:
+        raise ValueError(f"{base} holds several runs {[r.name for r in runs]}; pass run=...")
+    return runs[0]
+
+
+def find_checkpoints(output_dir: str | Path, dataset: str, run: str | None = None) -> pd.DataFrame:
+    """List the checkpoints of ``dataset`` under ``output_dir``: columns ``checkpoint`` (epoch), ``loss``,
+    ``openset`` (path), ``sentiment`` (path or None), sorted by epoch."""
+    spec = UNIBENCH[dataset]
+    run_dir = _run_dir(Path(output_dir), spec, run)
+    rows = []
+    for path in sorted(run_dir.glob("checkpoint_*-openset.npz")):
+        m = _CKPT.search(path.name)
+        if not m:
+            continue
+        sentiment = path.with_name(path.name.replace("-openset.npz", "-openset-sentiment.npz"))
+        rows.append({
+            "checkpoint": int(m.group(1)),
+            "loss": float(m.group(2)),
+            "openset": path,
+            "sentiment": sentiment if sentiment.exists() else None,
+        })
+    return pd.DataFrame(rows, columns=["checkpoint", "loss", "openset", "sentiment"]).sort_values(
+        "checkpoint", ignore_index=True
+    )
+
+
+def load_merbench_labels(labels_dir: str | Path, dataset: str) -> dict[str, Any]:
+    """Test labels of a MER-UniBench dataset: name -> emotion word (basic sets) or valence (sentiment sets).
+
+    ``labels_dir`` is the MERBench ``dataset/`` directory. Raises ``FileNotFoundError`` naming the expected file and
+    where it is hosted when the label file is absent (MER2024, OV-MERD+).
+    """
+    spec = UNIBENCH[dataset]
+    path = Path(labels_dir) / spec.label_file
+    if not path.exists():
+        raise FileNotFoundError(f"{dataset} labels not found: expected {path}; hosted on {spec.hosted or 'unknown'}")
+    if spec.kind == "finegrained":
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        column = "openset" if "openset" in df.columns else df.columns[1]
+        return dict(zip(df["name"], df[column]))
+    with np.load(path, allow_pickle=True) as z:
+        corpus = z[spec.corpus].item()
+    out: dict[str, Any] = {}
+    for name, entry in corpus.items():
+        if spec.name_prefix and not name.startswith(spec.name_prefix):
+            continue
+        if spec.kind == "sentiment":
+            out[name] = float(entry["val"])
+        else:
+            emo = entry["emo"]
+            out[name] = spec.classes[int(emo)] if spec.classes is not None else str(emo)
+    return out
+
+
+def missing_labels(labels_dir: str | Path) -> pd.DataFrame:
+    """Datasets whose label file is absent: columns ``dataset``, ``expected`` (path), ``hosted`` (where to get it)."""
+    rows = []
+    for spec in UNIBENCH.values():
+        path = Path(labels_dir) / spec.label_file
+        if not path.exists():
+            rows.append({"dataset": spec.name, "expected": str(path), "hosted": spec.hosted or "unknown"})
+    return pd.DataFrame(rows, columns=["dataset", "expected", "hosted"])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------------------------------
+def _aligned(labels: Mapping[str, Any], preds: Mapping[str, Any], where: Path) -> tuple[list, list]:
+    missing = [n for n in labels if n not in preds]
+    if missing:
+        raise KeyError(f"{where}: no prediction for {len(missing)} labelled samples, e.g. {missing[:3]}")
+    names = list(labels)
+    return [labels[n] for n in names], [preds[n] for n in names]
+
+
+def _score_one(spec: UniBenchSet, labels: Mapping[str, Any], ckpt: pd.Series, wheels: EmotionWheels) -> dict:
+    if spec.kind == "sentiment":
+        if ckpt["sentiment"] is None:
+            raise FileNotFoundError(f"no sentiment file next to {ckpt['openset']}")
+        gt, pred = _aligned(labels, load_openset_npz(ckpt["sentiment"]), ckpt["sentiment"])
+        s = sentiment_scores(gt, pred)
+        return {"score": 100 * s.f1, "accuracy": 100 * s.accuracy, "kept": s.kept, "kept_per_wheel": None}
+    gt, pred = _aligned(labels, load_openset_npz(ckpt["openset"]), ckpt["openset"])
+    if spec.kind == "basic":
+        h = hit_rate(gt, pred, wheels)
+        return {"score": 100 * h.score, "accuracy": np.nan, "kept": h.kept[0], "kept_per_wheel": h.kept}
+    e = ew_scores(gt, pred, wheels, "level1")
+    kept = tuple(int(k) for k in e.per_wheel["kept"])
+    return {"score": 100 * e.f, "accuracy": np.nan, "kept": kept[0], "kept_per_wheel": kept}
+
+
+def score_affectgpt(
+    output_dir: str | Path,
+    labels_dir: str | Path,
+    wheel_dir: str | Path,
+    datasets: list[str] | None = None,
+    run: str | None = None,
+) -> pd.DataFrame:
+    """Score every checkpoint of every MER-UniBench dataset from AffectGPT's published outputs.
+
+    ``output_dir``: AffectGPT ``output/`` (holds ``results-<set>/``); ``labels_dir``: MERBench ``dataset/``;
+    ``wheel_dir``: ``emotion_wheel/``. Returns a tidy DataFrame, one row per (dataset, checkpoint), columns:
+    ``dataset, kind, metric, checkpoint, loss, score`` (percent, as in Table 2), ``accuracy`` (percent, sentiment
+    sets), ``n_samples`` (labelled test samples), ``kept`` (samples scored; wheel 1 for the wheel metrics),
+    ``kept_per_wheel``, ``status`` (``"scored"`` or ``"missing labels"``) and ``note`` (for missing labels: the
+    expected file and where it is hosted). Missing labels never raise.
+    """
+    wheels = EmotionWheels.from_dir(wheel_dir)
+    rows = []
+    for name in datasets or list(UNIBENCH):
+        spec = UNIBENCH[name]
+        ckpts = find_checkpoints(output_dir, name, run)
+        base = {"dataset": name, "kind": spec.kind, "metric": _METRIC_NAME[spec.kind]}
+        try:
+            labels = load_merbench_labels(labels_dir, name)
+        except FileNotFoundError as err:
+            for _, ck in ckpts.iterrows():
+                rows.append({**base, "checkpoint": ck["checkpoint"], "loss": ck["loss"], "score": np.nan,
+                             "accuracy": np.nan, "n_samples": len(load_openset_npz(ck["openset"])), "kept": 0,
+                             "kept_per_wheel": None, "status": "missing labels", "note": str(err)})
+            continue
+        for _, ck in ckpts.iterrows():
+            result = _score_one(spec, labels, ck, wheels)
+            rows.append({**base, "checkpoint": ck["checkpoint"], "loss": ck["loss"], **result,
+                         "n_samples": len(labels), "status": "scored", "note": ""})
+    columns = ["dataset", "kind", "metric", "checkpoint", "loss", "score", "accuracy", "n_samples", "kept",
+               "kept_per_wheel", "status", "note"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def best_checkpoints(df: pd.DataFrame) -> pd.DataFrame:
+    """Best checkpoint per dataset, **selected on the test set** as the authors' ``evaluation-scoreonly.py`` does.
+
+    Takes :func:`score_affectgpt`'s output; returns one row per dataset (in input order) with ``checkpoint`` and
+    ``score`` of the maximum (first epoch on ties), plus ``status`` / ``note``; datasets with missing labels keep a
+    row with NaN score and their note.
+    """
+    out = []
+    for name, group in df.groupby("dataset", sort=False):
+        scored = group[group["status"] == "scored"]
+        if scored.empty:
+            first = group.iloc[0]
+            out.append({"dataset": name, "metric": first["metric"], "checkpoint": np.nan, "score": np.nan,
+                        "kept": 0, "status": first["status"], "note": first["note"]})
+            continue
+        best = scored.loc[scored["score"].idxmax()]
+        out.append({"dataset": name, "metric": best["metric"], "checkpoint": best["checkpoint"],
+                    "score": best["score"], "kept": best["kept"], "status": "scored", "note": ""})
+    table = pd.DataFrame(out)
+    table["checkpoint"] = table["checkpoint"].astype("Int64")
+    return table
+
+
+def _read_check_openset(ov_store_dir: str | Path) -> dict[str, str]:
+    df = pd.read_csv(Path(ov_store_dir) / "check-openset.csv", dtype=str, keep_default_na=False)
+    return dict(zip(df["name"], df["openset"]))
+
+
+def score_affectgpt_on_ovmerd(
+    output_dir: str | Path, ov_store_dir: str | Path, wheel_dir: str | Path, run: str | None = None
+) -> pd.DataFrame:
+    """Indicative only: EW F (L1 and L2) of AffectGPT's OV-MERD+ predictions on the 332 OV-MERD samples they share.
+
+    The ground truth here is the older OV-MERD label set (``MER2024/ov_store/check-openset.csv``), not OV-MERD+'s
+    withheld labels, so this does not reproduce the OV-MERD+ column of Table 2 (our computation, emotion.md 1.4).
+    Columns: ``checkpoint, n_overlap, ew_f_l1, ew_f_l2`` (percent).
+    """
+    wheels = EmotionWheels.from_dir(wheel_dir)
+    labels = _read_check_openset(ov_store_dir)
+    rows = []
+    for _, ck in find_checkpoints(output_dir, "OV-MERD+", run).iterrows():
+        preds = load_openset_npz(ck["openset"])
+        names = [n for n in labels if n in preds]
+        gt, pred = [labels[n] for n in names], [preds[n] for n in names]
+        rows.append({"checkpoint": ck["checkpoint"], "n_overlap": len(names),
+                     "ew_f_l1": 100 * ew_scores(gt, pred, wheels, "level1").f,
+                     "ew_f_l2": 100 * ew_scores(gt, pred, wheels, "level2").f})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# OV-MER zero-shot baselines
+# --------------------------------------------------------------------------------------------------------------
+#: The 10 baselines with published OV labels, in the order of the OV-MER table (emotion.md section 2.4).
+OV_MER_MODELS = ("Qwen-Audio", "Otter", "VideoChat", "Video-LLaVA", "SALMONN", "VideoChat2", "Video-ChatGPT",
+                 "LLaMA-VID", "mPLUG-Owl", "Chat-UniVi")
+
+
+def score_ov_mer_baselines(
+    output_dir: str | Path,
+    ov_store_dir: str | Path,
+    wheel_dir: str | Path,
+    setting: str = "nosubtitle-addsub",
+    models: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """Recompute the OV-MER zero-shot table (M1, M2, M3 wheels 1-5 at L1/L2, M-avg; percent) from published labels.
+
+    ``output_dir``: ``OV-MER/output`` (holding ``results-ovmerd/``) or ``results-ovmerd`` itself; each model's file is
+    ``<model>/output-reason-7b-{setting}-eng-openset.npz``; ``setting`` ``"nosubtitle-addsub"`` is the one of the
+    table (``"subtitle"`` and ``"nosubtitle"`` give much lower numbers). Ground truth: the 332 OV-MERD labels of
+    ``ov_store_dir/check-openset.csv``. Metric definitions in :func:`compendium.emotion.metrics.ov_mer_scores`.
+    Returns one row per model (index ``model``) with columns ``M1, M2, W1 L1, ..., W5 L2, M-avg`` and ``n``.
+    The result is approximate (emotion.md 2.4: the table averages several extraction runs; Chat-UniVi 47.22 here vs
+    46.75 in the table).
+    """
+    root = Path(output_dir)
+    if (root / "results-ovmerd").is_dir():
+        root = root / "results-ovmerd"
+    wheels = EmotionWheels.from_dir(wheel_dir)
+    labels = _read_check_openset(ov_store_dir)
+    rows = []
+    for model in models or OV_MER_MODELS:
+        path = root / model / f"output-reason-7b-{setting}-eng-openset.npz"
+        gt, pred = _aligned(labels, load_openset_npz(path), path)
+        scores = ov_mer_scores(gt, pred, wheels)
+        rows.append({"model": model, **{k: 100 * v for k, v in scores.items()}, "n": len(gt)})
+    return pd.DataFrame(rows, columns=["model", *OV_MER_METRICS, "M-avg", "n"]).set_index("model")
