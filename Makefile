@@ -1,0 +1,30 @@
+# The two commands of the README:
+#   make book   set up what is missing, execute out-of-date notebooks (paper profile), render HTML
+#   make test   unit tests, notebooks under nbval, strict book build
+# Both create .venv on first use (CPU torch, pinned). PROFILE=ci make book renders the fast profile.
+PYTHON ?= python3
+VENV   ?= .venv
+PROFILE ?= paper
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test setup clean help
+help:
+	@echo "make book   - set up, run out-of-date notebooks (PROFILE=$(PROFILE)), build the HTML book"
+	@echo "make test   - unit tests, nbval over notebooks, strict book build"
+	@echo "make setup  - only create $(VENV) and install"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	bash scripts/setup.sh $(VENV) $(PYTHON)
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/compendium build --profile $(PROFILE)
+
+test: $(STAMP)
+	bash scripts/test.sh
+
+clean:
+	rm -rf _build

@@ -1,0 +1,126 @@
+"""The papermill runner: parameters, provenance, skipping, the CLI, dask batches that resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from compendium import runner
+from compendium.cli import main as cli_main
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "toy.ipynb"
+
+
+@pytest.fixture
+def chapter(tmp_path):
+    """A copy of the toy notebook as chapter 'toy' with a paper profile."""
+    folder = tmp_path / "notebooks" / "toy"
+    folder.mkdir(parents=True)
+    source = folder / "toy.ipynb"
+    shutil.copyfile(FIXTURE, source)
+    (folder / "toy.paper.yaml").write_text("x: 3\n")
+    return source
+
+
+def test_profiles_and_validation(chapter):
+    assert runner.profile_parameters(chapter, "ci") == {}
+    assert runner.profile_parameters(chapter, "paper") == {"x": 3}
+    with pytest.raises(runner.ParameterError, match="no 'gpu' profile"):
+        runner.profile_parameters(chapter, "gpu")
+    with pytest.raises(runner.ParameterError, match="unknown parameter.*epochs.*valid: x, sleep_s, fail, label"):
+        runner.make_job(chapter, "ci", {"epochs": 3})
+    with pytest.raises(runner.ParameterError, match="x must be int"):
+        runner.make_job(chapter, "ci", {"x": "three"})
+
+
+def test_run_records_provenance_writes_results_and_skips(chapter, tmp_path):
+    out = tmp_path / "book" / "toy"
+    job = runner.make_job(chapter, "paper", out_dir=out)
+    first = runner.run_notebook(job)
+    assert first["status"] == "ok", first
+    nb = nbformat.read(out / "toy.ipynb", as_version=4)
+    meta = nb.metadata["compendium"]
+    assert meta["profile"] == "paper" and meta["parameters"] == {"x": 3}
+    assert meta["versions"]["torch"].startswith("2.13") and meta["hardware"]["cpu_count"] >= 1
+    assert "Run provenance" in nb.cells[-1].source
+    results = json.loads((out / "toy.results.json").read_text())
+    assert results["profile"] == "paper" and results["cells"][0]["verdict"] == "differs"  # 9 vs 4
+    assert runner.run_notebook(job)["status"] == "skipped"
+    changed = runner.make_job(chapter, "paper", {"x": 2}, out_dir=out)
+    second = runner.run_notebook(changed)
+    assert second["status"] == "ok"
+    assert json.loads((out / "toy.results.json").read_text())["cells"][0]["verdict"] == "exact"
+
+
+def test_failed_run_keeps_last_good_output(chapter, tmp_path):
+    out = tmp_path / "book" / "toy"
+    runner.run_notebook(runner.make_job(chapter, "ci", out_dir=out))
+    good = (out / "toy.ipynb").read_bytes()
+    res = runner.run_notebook(runner.make_job(chapter, "ci", {"fail": True}, out_dir=out))
+    assert res["status"] == "failed" and "asked to fail" in res["error"]
+    assert (out / "toy.ipynb").read_bytes() == good
+    assert (out / "toy.failed.ipynb").exists()
+
+
+def test_cli_bad_parameter_is_one_clear_line(chapter, capsys):
+    assert cli_main(["run", str(chapter), "--profile", "ci", "-p", "nope", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "nope" in err[0]
+
+
+def test_cli_help_answers():
+    out = subprocess.run([sys.executable, "-m", "compendium.cli", "run", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--profile" in out.stdout and "paper" in out.stdout
+
+
+def _grid(tmp_path, chapter, sets):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"notebooks": [str(chapter)], "profile": "ci", "parameter_sets": sets}))
+    return grid
+
+
+def test_batch_failure_does_not_stop_the_rest_and_rerun_resumes(chapter, tmp_path):
+    sets = [{"x": 1}, {"x": 2}, {"fail": True}]
+    runs = runner.load_grid(_grid(tmp_path, chapter, sets))
+    out = tmp_path / "runs"
+    results = runner.run_batch(runs, out_dir=out, workers=2, progress=False)
+    assert sorted(r["status"] for r in results) == ["failed", "ok", "ok"]
+    done = sorted(out.glob("*/DONE.json"))
+    assert len(done) == 2
+    stamps = [p.stat().st_mtime_ns for p in done]
+    again = runner.run_batch(runs[:2], out_dir=out, workers=1, progress=False)
+    assert [r["status"] for r in again] == ["done earlier", "done earlier"]
+    assert [p.stat().st_mtime_ns for p in done] == stamps
+
+
+def test_killed_batch_resumes_without_repeating_finished_runs(chapter, tmp_path):
+    sets = [{"x": 1, "sleep_s": 0.0}, {"x": 2, "sleep_s": 0.0}, {"x": 3, "sleep_s": 60.0}]
+    grid = _grid(tmp_path, chapter, sets)
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "compendium.cli", "batch", str(grid), "--out", str(out), "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while len(list(out.glob("*/DONE.json"))) < 2 and time.time() < deadline:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole batch, workers included
+    proc.wait()
+    done = sorted(out.glob("*/DONE.json"))
+    assert len(done) == 2, "two quick runs should have finished before the kill"
+    stamps = {p: p.stat().st_mtime_ns for p in done}
+    # Rerun with the slow run made quick: only it executes.
+    sets[2]["sleep_s"] = 0.0
+    grid = _grid(tmp_path, chapter, sets)
+    res = subprocess.run(cmd[:4] + [str(grid)] + cmd[5:], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.count("done earlier") == 2 and "3 finished, 0 failed" in res.stdout
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
