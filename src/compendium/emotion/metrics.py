@@ -165,7 +165,7 @@ def sentiment_scores(gt_valence: Sequence[float], pred_words: Sequence[Any]) -> 
     keep = gt != 0
     y_true, y_pred = gt[keep] > 0, pred[keep] > 0
     return SentimentScore(
-        f1=float(f1_score(y_true, y_pred, average="weighted")),
+        f1=float(f1_score(y_true, y_pred, average="weighted", zero_division=0)),
         accuracy=float(accuracy_score(y_true, y_pred)),
         kept=int(keep.sum()),
     )
@@ -361,7 +361,8 @@ def mer2024_ov_metric(ov_store_dir: str | Path, parser: str = "official") -> dic
 def mer2025_track1_scores(gt_labels: Sequence[Any], pred_labels: Sequence[Any]) -> dict[str, float]:
     """MER-SEMI (track 1): weighted F1 (WAF) and accuracy over discrete labels (``MER2025_Track1/evaluation.py``).
 
-    Labels are compared as given (strings or indices); WAF = ``f1_score(average='weighted')``.
+    Labels are compared as given (strings or indices); WAF = ``f1_score(average='weighted')``. A class never
+    predicted gets F1 0 (``zero_division=0``: scikit-learn's default value, without its warning).
     """
     if len(gt_labels) != len(pred_labels):
         raise ValueError(f"{len(gt_labels)} labels vs {len(pred_labels)} predictions")
@@ -370,7 +371,7 @@ def mer2025_track1_scores(gt_labels: Sequence[Any], pred_labels: Sequence[Any]) 
     y_true = [index[str(x)] for x in gt_labels]
     y_pred = [index[str(x)] for x in pred_labels]
     return {
-        "waf": float(f1_score(y_true, y_pred, average="weighted")),
+        "waf": float(f1_score(y_true, y_pred, average="weighted", zero_division=0)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
     }
 
