@@ -48,6 +48,7 @@ __all__ = [
     "mer2025_track4_scores",
     "ov_mer_scores",
     "OV_MER_METRICS",
+    "read_openset_synonym_zip",
     "pcc",
     "rmse",
     "sentiment_scores",
