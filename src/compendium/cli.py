@@ -88,7 +88,8 @@ def cmd_build(args) -> int:
         if rc and not args.keep_going:
             print("error: a notebook failed; its output is kept as book/<chapter>/<name>.failed.ipynb", file=sys.stderr)
             return rc
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(root / "book"), "--config", str(root / "_config.yml")]
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root / "book"), "--config", str(root / "_config.yml")]
     if args.strict:
         cmd += ["-W", "-n", "--keep-going"]
     print("→", " ".join(cmd), flush=True)

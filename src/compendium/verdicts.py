@@ -226,35 +226,34 @@ def summary(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_matrix(cells: pd.DataFrame, *, papers: list[str] | None = None):
-    """The verdict matrix: one panel per paper, one coloured square per published cell
-    (rows = table rows, columns = table columns). Returns the matplotlib figure."""
+    """The verdict matrix: one panel per paper and table, one coloured square per published cell
+    (rows and columns as the table prints them). Returns the matplotlib figure."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
     papers = papers or list(dict.fromkeys(cells["paper"]))
-    heights = []
-    for p in papers:
-        sub = cells[cells["paper"] == p]
-        heights.append(max(1, sub.groupby("table")["row"].nunique().sum()))
-    fig, axes = plt.subplots(len(papers), 1, figsize=(10, 1.2 + 0.32 * sum(heights) + 0.6 * len(papers)),
+    panels = [(p, t) for p in papers for t in dict.fromkeys(cells.loc[cells["paper"] == p, "table"])]
+    heights = [max(1, cells[(cells["paper"] == p) & (cells["table"] == t)]["row"].nunique()) for p, t in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 1.0 + 0.3 * sum(heights) + 1.1 * len(panels)),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
-    for ax, p in zip(axes[:, 0], papers):
-        sub = cells[cells["paper"] == p]
-        labels = list(dict.fromkeys(sub["table"] + " · " + sub["row"]))
+    for ax, (p, t) in zip(axes[:, 0], panels):
+        sub = cells[(cells["paper"] == p) & (cells["table"] == t)]
+        rows = list(dict.fromkeys(sub["row"]))
         cols = list(dict.fromkeys(sub["column"]))
-        for _, rec in sub.iterrows():
-            y = labels.index(rec["table"] + " · " + rec["row"])
-            x = cols.index(rec["column"])
-            ax.add_patch(plt.Rectangle((x, y), 0.95, 0.9, color=COLOURS.get(rec["verdict"], "white")))
+        for rec in sub.itertuples():
+            ax.add_patch(plt.Rectangle((cols.index(rec.column), rows.index(rec.row)), 0.94, 0.9,
+                                       color=COLOURS.get(rec.verdict, "white")))
         ax.set_xlim(0, max(1, len(cols)))
-        ax.set_ylim(max(1, len(labels)), 0)
-        ax.set_xticks([i + 0.47 for i in range(len(cols))], cols, rotation=40, ha="right", fontsize=8)
-        ax.set_yticks([i + 0.45 for i in range(len(labels))], [s[:60] for s in labels], fontsize=8)
-        ax.set_title(p, loc="left", fontsize=10, fontweight="bold")
+        ax.set_ylim(max(1, len(rows)), 0)
+        ax.set_xticks([i + 0.47 for i in range(len(cols))], [str(c)[:24] for c in cols], rotation=35, ha="right",
+                      rotation_mode="anchor", fontsize=8)
+        ax.set_yticks([i + 0.45 for i in range(len(rows))], [str(r)[:60] for r in rows], fontsize=8)
+        ax.set_title(f"{p} · {t}", loc="left", fontsize=10, fontweight="bold")
         for side in ("top", "right", "left", "bottom"):
             ax.spines[side].set_visible(False)
         ax.tick_params(length=0)
     present = [v for v in VERDICTS if v in set(cells["verdict"])]
-    fig.legend(handles=[Patch(color=COLOURS[v], label=v) for v in present], loc="upper right", ncol=len(present), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.legend(handles=[Patch(color=COLOURS[v], label=v) for v in present], loc="upper right", ncol=len(present),
+               fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     return fig

@@ -58,7 +58,7 @@ def test_save_collect_summary_and_plot(tmp_path, monkeypatch):
     summary = verdicts.summary(cells)
     assert int(summary.loc[summary["table"] == "t1", "exact"].iloc[0]) == 1
     fig = verdicts.plot_matrix(cells)
-    assert len(fig.axes) == 1
+    assert len(fig.axes) == 2  # one panel per (paper, table): t1 and claims
 
 
 def test_published_files_name_sources():
