@@ -124,3 +124,31 @@ def test_killed_batch_resumes_without_repeating_finished_runs(chapter, tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.count("done earlier") == 2 and "3 finished, 0 failed" in res.stdout
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+
+def test_chapter_batch_with_two_parameter_sets_resumes_after_kill(repo_root, tmp_path):
+    """The AffectGPT chapter under two checkpoint rules through dask; killed after the first run
+    finishes, the rerun executes only the other one."""
+    grid = repo_root / "batches" / "affectgpt_checkpoint_rules.yaml"
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "compendium.cli", "batch", str(grid), "--out", str(out), "--workers", "1", "--quiet"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while not list(out.glob("*/DONE.json")) and time.time() < deadline:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = list(out.glob("*/DONE.json"))
+    assert len(first) == 1, "one run should have finished before the kill"
+    stamp = first[0].stat().st_mtime_ns
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.count("done earlier") == 1 and "2 finished, 0 failed" in res.stdout
+    assert first[0].stat().st_mtime_ns == stamp
+    verdict_sets = []
+    for done in sorted(out.glob("*/DONE.json")):
+        params = json.loads((done.parent / "run.json").read_text())["parameters"]
+        cells = json.loads((done.parent / "mer_unibench.results.json").read_text())["cells"]
+        exact = sum(c["verdict"] == "exact" and c["table"] == "table2" for c in cells)
+        verdict_sets.append((params["checkpoint_rule"], exact))
+    assert dict(verdict_sets) == {"best-on-test": 7, "last": 0}
