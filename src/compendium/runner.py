@@ -179,6 +179,12 @@ def fingerprint(source: Path, parameters: dict[str, Any], profile: str) -> str:
     pkg = Path(__file__).resolve().parent
     for path in _package_files_used(source):
         digest.update(str(path.relative_to(pkg)).encode() + b"\0" + path.read_bytes())
+    # Files a notebook reads besides the package and the data registry (e.g. the verdict page reads
+    # every chapter's results) are declared as glob patterns in its metadata: compendium.inputs.
+    root = repo_root()
+    for pattern in nb.metadata.get(META_KEY, {}).get("inputs", []):
+        for path in sorted(root.glob(pattern)):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

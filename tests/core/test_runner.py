@@ -152,3 +152,14 @@ def test_chapter_batch_with_two_parameter_sets_resumes_after_kill(repo_root, tmp
         exact = sum(c["verdict"] == "exact" and c["table"] == "table2" for c in cells)
         verdict_sets.append((params["checkpoint_rule"], exact))
     assert dict(verdict_sets) == {"best-on-test": 7, "last": 0}
+
+
+def test_declared_inputs_enter_the_fingerprint(chapter, tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPENDIUM_ROOT", str(tmp_path))
+    nb = nbformat.read(chapter, as_version=4)
+    nb.metadata["compendium"] = {"inputs": ["book/*/*.results.json"]}
+    nbformat.write(nb, chapter)
+    before = runner.fingerprint(chapter, {}, "paper")
+    (tmp_path / "book" / "other").mkdir(parents=True)
+    (tmp_path / "book" / "other" / "x.results.json").write_text("{}")
+    assert runner.fingerprint(chapter, {}, "paper") != before
