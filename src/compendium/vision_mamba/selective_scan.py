@@ -139,34 +139,44 @@ def _segments(l: int, chunk: int):
     return [(s, min(s + chunk, l)) for s in range(0, l, chunk)]
 
 
-def _scan_forward_core(dl: Tensor, dul: Tensor, Bl: Tensor, Cl: Tensor, A2: Tensor,
-                       chunk: int, want_y: bool = True, starts: Optional[list] = None):
-    """Forward recurrence in the (l, b, ...) layout.
+def _tb(x: Tensor, s: int, e: int) -> Tensor:
+    """(b, k, l) -> view (e - s, b, k) of steps s..e-1 (no copy)."""
+    return x[:, :, s:e].permute(2, 0, 1)
 
-    dl, dul: (l, b, d) delta and delta*u; Bl, Cl: (l, b, n); A2: (d, n) = A*log2(e).
-    Returns y (l, b, d) or None, and the last state (b, d, n). When ``starts`` is a list,
-    the state entering every chunk is appended to it (used by the backward pass).
+
+def _scan_forward_core(u: Tensor, dt: Tensor, A2t: Tensor, B: Tensor, C: Tensor,
+                       chunk: int, want_y: bool = True, starts: Optional[list] = None):
+    """Forward recurrence, chunk by chunk.
+
+    u, dt: (b, d, l); A2t: (n, d) = A.T * log2(e); B, C: (b, n, l). Any strides: chunks
+    are read through views, so a transposed (b, l, d) input costs no copy. The buffers
+    are (chunk, b, n, d): the state of one step, (b, n, d), is contiguous and the
+    contraction over n is a reduction over a middle dimension (vectorised over d).
+    Returns y as a (b, l, d) tensor (or None) and the last state (b, n, d). When
+    ``starts`` is a list, the state entering every chunk is appended to it.
     """
-    l, b, d = dl.shape
-    n = A2.shape[1]
-    h = dl.new_zeros(b, d, n)
-    y = dl.new_empty(l, b, d) if want_y else None
+    b, d, l = u.shape
+    n = A2t.shape[0]
+    h = u.new_zeros(b, n, d)
+    y = u.new_empty(b, l, d) if want_y else None
     T = min(chunk, max(l, 1))
-    a_buf = dl.new_empty(T, b, d, n)
-    x_buf = dl.new_empty(T, b, d, n)
+    a_buf = u.new_empty(T, b, n, d)
+    x_buf = u.new_empty(T, b, n, d)
     for s, e in _segments(l, chunk):
         t = e - s
         a, x = a_buf[:t], x_buf[:t]
         if starts is not None:
             starts.append(h.clone())
-        torch.mul(dl[s:e, :, :, None], A2, out=a).exp2_()            # exp(delta*A)
-        torch.mul(dul[s:e, :, :, None], Bl[s:e, :, None, :], out=x)  # delta*B*u
+        dt_c = _tb(dt, s, e).contiguous()                                      # (t, b, d)
+        dtu_c = dt_c * _tb(u, s, e)
+        torch.mul(dt_c[:, :, None, :], A2t, out=a).exp2_()                     # exp(dt*A)
+        torch.mul(dtu_c[:, :, None, :], _tb(B, s, e)[..., None], out=x)        # dt*B*u
         x[0].addcmul_(a[0], h)
         for i in range(1, t):
-            x[i].addcmul_(a[i], x[i - 1])                             # h_t, in place
+            x[i].addcmul_(a[i], x[i - 1])                                      # h_t in place
         h.copy_(x[t - 1])
         if want_y:
-            torch.sum(x.mul_(Cl[s:e, :, None, :]), dim=-1, out=y[s:e])  # <h_t, C_t>
+            torch.sum(x.mul_(_tb(C, s, e)[..., None]), dim=2, out=y[:, s:e].transpose(0, 1))
     return y, h
 
 
@@ -175,58 +185,54 @@ class _ChunkedScanFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, dt, A, B, C, chunk):
-        dl = dt.permute(2, 0, 1).contiguous()
-        dul = (dt * u).permute(2, 0, 1).contiguous()
-        Bl = B.permute(2, 0, 1).contiguous()
-        Cl = C.permute(2, 0, 1).contiguous()
-        y, h = _scan_forward_core(dl, dul, Bl, Cl, A * _LOG2E, chunk)
+        y, h = _scan_forward_core(u, dt, (A * _LOG2E).t().contiguous(), B, C, chunk)
         ctx.save_for_backward(u, dt, A, B, C)
         ctx.chunk = chunk
+        h = h.transpose(1, 2)
         ctx.mark_non_differentiable(h)
-        return y.permute(1, 2, 0), h
+        return y.transpose(1, 2), h
 
     @staticmethod
     def backward(ctx, gy, _g_last):
         u, dt, A, B, C = ctx.saved_tensors
         chunk = ctx.chunk
-        dl = dt.permute(2, 0, 1).contiguous()                    # (l, b, d)
-        ul = u.permute(2, 0, 1).contiguous()
-        dul = dl * ul
-        Bl = B.permute(2, 0, 1).contiguous()                     # (l, b, n)
-        Cl = C.permute(2, 0, 1).contiguous()
-        gyl = gy.permute(2, 0, 1).contiguous()                   # (l, b, d)
-        A2 = A * _LOG2E
-        l, b, d = dl.shape
+        b, d, l = u.shape
         n = A.shape[1]
+        At = A.t().contiguous()
+        A2t = At * _LOG2E
         starts: list = []
-        _scan_forward_core(dl, dul, Bl, Cl, A2, chunk, want_y=False, starts=starts)
+        _scan_forward_core(u, dt, A2t, B, C, chunk, want_y=False, starts=starts)
 
-        gdl, gul = torch.empty_like(dl), torch.empty_like(dl)
-        gBl, gCl = torch.empty_like(Bl), torch.empty_like(Cl)
-        gA = torch.zeros_like(A)
-        carry = dl.new_zeros(b, d, n)        # a_{e} * g_{e} handed back from the next chunk
+        gu, gdt = u.new_empty(b, l, d), u.new_empty(b, l, d)
+        gB, gC = u.new_empty(b, l, n), u.new_empty(b, l, n)
+        gAt = torch.zeros_like(At)
+        carry = u.new_zeros(b, n, d)         # a_e * g_e handed back from the next chunk
         for k, (s, e) in reversed(list(enumerate(_segments(l, chunk)))):
             t = e - s
-            a = torch.mul(dl[s:e, :, :, None], A2).exp2_()                 # (t, b, d, n)
-            x = dul[s:e, :, :, None] * Bl[s:e, :, None, :]               # delta*B*u
+            dt_c, u_c = _tb(dt, s, e).contiguous(), _tb(u, s, e).contiguous()  # (t, b, d)
+            gy_c = _tb(gy, s, e).contiguous()
+            dtu_c = dt_c * u_c
+            B_c, C_c = _tb(B, s, e)[..., None], _tb(C, s, e)[..., None]        # (t, b, n, 1)
+            a = torch.mul(dt_c[:, :, None, :], A2t).exp2_()                   # (t, b, n, d)
+            x = dtu_c[:, :, None, :] * B_c                                     # dt*B*u
             H = torch.empty_like(x)
             torch.addcmul(x[0], a[0], starts[k], out=H[0])
             for i in range(1, t):
-                torch.addcmul(x[i], a[i], H[i - 1], out=H[i])             # states h_t
-            gCl[s:e] = torch.matmul(gyl[s:e, :, None, :], H).squeeze(2)  # sum_d gy h
-            G = gyl[s:e, :, :, None] * Cl[s:e, :, None, :]                 # dL/dh_t, local
+                torch.addcmul(x[i], a[i], H[i - 1], out=H[i])                  # states h_t
+            gC[:, s:e] = torch.matmul(H, gy_c[..., None])[..., 0].transpose(0, 1)
+            G = gy_c[:, :, None, :] * C_c                                      # dL/dh_t, local
             G[t - 1].add_(carry)
             for i in range(t - 2, -1, -1):
-                G[i].addcmul_(a[i + 1], G[i + 1])                          # reverse scan
+                G[i].addcmul_(a[i + 1], G[i + 1])                              # reverse scan
             carry = a[0] * G[0]
-            gBl[s:e] = torch.matmul(dul[s:e, :, None, :], G).squeeze(2)  # sum_d g dt u
-            GB = (G * Bl[s:e, :, None, :]).sum(-1)                         # sum_n g B
-            S = H.sub_(x).mul_(G)                                          # g * a_t * h_{t-1}
-            gdl[s:e] = (S * A).sum(-1) + GB * ul[s:e]
-            gul[s:e] = GB * dl[s:e]
-            gA += (S * dl[s:e, :, :, None]).sum((0, 1))
-        return (gul.permute(1, 2, 0), gdl.permute(1, 2, 0), gA,
-                gBl.permute(1, 2, 0), gCl.permute(1, 2, 0), None)
+            gB[:, s:e] = torch.matmul(G, dtu_c[..., None])[..., 0].transpose(0, 1)
+            GB = (G * B_c).sum(2)                                              # sum_n g B
+            S = H.sub_(x).mul_(G)                                              # g a_t h_{t-1}
+            gdt[:, s:e] = ((S * At).sum(2) + GB * u_c).transpose(0, 1)
+            gu[:, s:e] = (GB * dt_c).transpose(0, 1)
+            gAt += (S * dt_c[:, :, None, :]).sum((0, 1))
+        return (gu.transpose(1, 2), gdt.transpose(1, 2), gAt.t(),
+                gB.transpose(1, 2), gC.transpose(1, 2), None)
 
 
 def selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
@@ -290,6 +296,9 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
     ``backend``: "auto" (mamba-ssm's CUDA kernel for CUDA tensors when installed, else the
     chunked scan), "ref", "chunked" or "mamba_ssm". A fallback warns once per process.
     """
+    if u.device.type == "meta":   # shape-only runs (FLOPs counting): no arithmetic to do
+        out = u.new_empty(u.shape)
+        return (out, u.new_empty(u.shape[0], u.shape[1], A.shape[1])) if return_last_state else out
     name = _resolve_backend(backend, u)
     if name == "mamba_ssm":
         fn = _optional.mamba_ssm_selective_scan_fn()
