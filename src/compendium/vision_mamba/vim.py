@@ -316,9 +316,8 @@ class Vim(nn.Module):
         self.drop_path = DropPath(cfg.drop_path_rate)
         self.init_weights()
 
-    @classmethod
-    def make_mixer(cls, cfg: VimConfig, device=None, dtype=None) -> nn.Module:
-        return cls.mixer_cls(cfg.embed_dim, d_state=cfg.d_state, d_conv=cfg.d_conv,
+    def make_mixer(self, cfg: VimConfig, device=None, dtype=None) -> nn.Module:
+        return self.mixer_cls(cfg.embed_dim, d_state=cfg.d_state, d_conv=cfg.d_conv,
                              expand=cfg.expand, dt_rank=cfg.dt_rank_, if_divide_out=cfg.if_divide_out,
                              scan_backend=cfg.scan_backend, device=device, dtype=dtype)
 
