@@ -300,3 +300,12 @@ def test_hook_count_agrees_with_analytic_schedule():
     total, terms = rmeeto_flops(cfg, merge, as_executed=True, breakdown=True)
     # hooks see what runs: no matching cost, and a patch embedding on 196 (not 197) tokens
     assert hooks == total - terms["matching"] - cfg.embed_dim * 3 * 16 * 16
+
+
+def test_throughput_side_by_side():
+    from compendium.vision_mamba.rmeeto import throughput
+    vim = _tiny_vim(depth=2)
+    merged = RMeeToVim.from_vim(vim, MergeConfig(num_prune=30))
+    res = throughput({"dense": vim, "merged": merged}, torch.randn(2, 3, 32, 32), warmup=1, iters=1, repeats=2)
+    assert set(res) == {"dense", "merged"}
+    assert all(len(r["rounds"]) == 2 and r["images_per_s"] > 0 for r in res.values())

@@ -61,6 +61,7 @@ __all__ = [
     "RMeeToVim",
     "MergeTrace",
     "distill_loss",
+    "throughput",
 ]
 
 
@@ -413,3 +414,47 @@ def distill_loss(student_logits: Tensor, teacher_logits: Tensor, targets: Tensor
                   reduction="batchmean", log_target=True)
     loss = clf_weight * ce + distill_weight * kl
     return loss, {"ce": float(ce.detach()), "kl": float(kl.detach())}
+
+
+# ----------------------------------------------------------------------------------------
+# Throughput
+# ----------------------------------------------------------------------------------------
+@torch.no_grad()
+def throughput(models: dict[str, nn.Module], x: Tensor, warmup: int = 3, iters: int = 10,
+               repeats: int = 3, autocast_dtype: Optional[torch.dtype] = None) -> dict[str, dict]:
+    """Images per second of each model on the same batch ``x``, measured side by side.
+
+    The models take turns (``repeats`` rounds of ``iters`` timed forward passes each, after
+    ``warmup`` passes), so a change of machine load hits all of them alike; the median
+    round is reported. The paper's protocol (``utils/calc_flops.py::throughput``) is fp16
+    autocast, batch 128, 100 warm-up + 30 timed iterations on a GPU.
+    Returns {name: {"images_per_s", "ms_per_batch", "rounds"}}.
+    """
+    import statistics
+    import time
+
+    device = x.device
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    ctx = (lambda: torch.autocast(device.type, dtype=autocast_dtype)) if autocast_dtype else \
+        (lambda: torch.autocast(device.type, enabled=False))
+    for m in models.values():
+        m.eval()
+        with ctx():
+            for _ in range(warmup):
+                m(x)
+    sync()
+    rounds: dict[str, list[float]] = {k: [] for k in models}
+    for _ in range(repeats):
+        for name, m in models.items():
+            sync()
+            t0 = time.perf_counter()
+            with ctx():
+                for _ in range(iters):
+                    m(x)
+            sync()
+            rounds[name].append((time.perf_counter() - t0) / iters)
+    out = {}
+    for name, times in rounds.items():
+        med = statistics.median(times)
+        out[name] = {"images_per_s": x.shape[0] / med, "ms_per_batch": 1e3 * med, "rounds": times}
+    return out
