@@ -1,0 +1,51 @@
+"""R-MeeTo re-training loop: the code's schedule, and a two-step run on real CIFAR-10 images."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from compendium.vision_mamba.cifar import load_cifar10
+from compendium.vision_mamba.rmeeto import MergeConfig
+from compendium.vision_mamba.rmeeto_train import RetrainConfig, epoch_lr, retrain, training_free
+from compendium.vision_mamba.vim import Vim, VimConfig
+
+torch.set_num_threads(1)
+
+
+def test_epoch_lr_follows_the_code():
+    cfg = RetrainConfig(epochs=3, lr=1e-4, min_lr=1e-6)
+    lrs = [epoch_lr(e, cfg) for e in range(3)]
+    # timm CosineLRScheduler.step(epoch) after each epoch: epochs 0 and 1 at the base lr
+    assert lrs[0] == lrs[1] == pytest.approx(1e-4)
+    assert lrs[2] == pytest.approx(1e-6 + 0.5 * (1e-4 - 1e-6) * (1 + math.cos(math.pi / 3)))
+
+
+@pytest.fixture(scope="module")
+def small_data(shared_data):
+    x, y = load_cifar10(shared_data / "images" / "cifar10-jpg.zip", "test")
+    idx = np.random.default_rng(0).permutation(len(x))[:96]
+    return {"x_train": x[idx[:64]], "y_train": y[idx[:64]], "x_test": x[idx[64:]], "y_test": y[idx[64:]]}
+
+
+def test_retrain_two_steps(small_data):
+    torch.manual_seed(0)
+    cfg = VimConfig(img_size=32, patch_size=8, stride=8, embed_dim=16, depth=4, d_state=4, num_classes=10)
+    teacher = Vim(cfg).eval()
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    merge = MergeConfig(num_prune=3)
+    rc = RetrainConfig(epochs=2, batch_size=16, train_subset=None, max_steps=3, lr=1e-3)
+    res = retrain(teacher, merge, rc, small_data, eval_subset=None, cache=False, progress=False)
+    assert [h["epoch"] for h in res.history] == [0, 1]          # 3 steps < one epoch of 4
+    assert res.history[0]["lr"] is None and res.history[1]["lr"] == pytest.approx(1e-3)
+    assert res.history[1]["kl"] >= 0 and res.seconds > 0
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items())   # teacher frozen
+    changed = [k for k, v in res.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed                                                                     # student moved
+    accs = training_free(teacher, {"dense": None, "merged": merge,
+                                   "pruned": MergeConfig(num_prune=3, prune=True)},
+                         small_data["x_test"], small_data["y_test"])
+    assert set(accs) == {"dense", "merged", "pruned"} and all(0 <= a <= 100 for a in accs.values())
+    assert res.history[0]["acc"] == pytest.approx(accs["merged"])
