@@ -99,14 +99,17 @@ class ChatLM:
         top_p: float = 1.0,
         seed: int | None = None,
         stop_strings: Sequence[str] | None = None,
+        prefix: str = "",
     ) -> str:
-        """Generate the assistant's reply to ``messages`` (a list of ``{"role", "content"}``); returns the text."""
+        """Generate the assistant's reply to ``messages`` (a list of ``{"role", "content"}``); returns the text.
+
+        ``prefix`` is written at the start of the assistant's turn before generating (format-forced decoding); the
+        returned text then starts with it."""
         tok = self.tokenizer
-        enc = tok.apply_chat_template(list(messages), add_generation_prompt=True, return_tensors="pt",
-                                      return_dict=True)
+        text = tok.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False) + prefix
+        enc = tok(text, return_tensors="pt", add_special_tokens=False)
         input_ids = enc["input_ids"].to(self.device)
-        attention = enc.get("attention_mask")
-        attention = attention.to(self.device) if attention is not None else torch.ones_like(input_ids)
+        attention = enc["attention_mask"].to(self.device)
         if seed is not None:
             torch.manual_seed(seed)
         kwargs = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, pad_token_id=tok.pad_token_id
@@ -124,7 +127,7 @@ class ChatLM:
             kwargs.update(stop_strings=list(stop_strings), tokenizer=tok)
         with torch.no_grad():
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
-        return tok.decode(out[0, input_ids.shape[1]:], skip_special_tokens=True)
+        return prefix + tok.decode(out[0, input_ids.shape[1]:], skip_special_tokens=True)
 
 
 def _smollm2_cache() -> Path:

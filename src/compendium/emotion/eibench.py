@@ -1,0 +1,408 @@
+"""EIBench (Lin et al., "Why We Feel...", arXiv 2504.07521; formerly EmCoBench): emotion-trigger benchmark.
+
+Sources: ``Lum1104/EIBench`` @ ``aff98d088367e60ac412905dd534f0cf062386b7`` (``../shared/research/emotion.md``
+section 3): ``EI_Basic/{user.jsonl, basic_ground_truth.json, llama3-eval.py, gpt-eval.py, get_scores.py}``,
+``EI_Complex/{ec_complex.jsonl, llama3-eval-complex.py, gpt-eval-complex.py, get_scores_complex.py}``,
+``human_eval/score_786{1,2,6}.jsonl`` and ``EmCoBench/human_eval/analysis.py``.
+
+The task: given an image and "What might have caused ...?", list the triggers of the emotion. A judge LLM compares
+the answer ("record of comprehension") with the ground-truth trigger list and replies ``{score: correct/total}``.
+
+**The authors' scorer, as written** (:func:`official_scores`):
+
+- judge prompt :data:`JUDGE_BASIC` / :data:`JUDGE_COMPLEX` with system message :data:`JUDGE_SYSTEM`; Llama-3 judge:
+  sampling, temperature 0.1, top_p 0.9, up to 512 new tokens, retried up to 5 times until ``"{score: "`` appears in
+  the *lower-cased* reply, else the reply is replaced by ``{score: 0/1}`` (:func:`judge_with_retries`);
+- parsing: the case-sensitive regex ``\\{score: (\\d+)/\\d+\\}``; per-sample score correct/total (no clamp:
+  6/5 counts 1.2);
+- categories by path substring, in this order: ``"Happy"``, ``"sad"``, ``"Angry"``, ``"excit"``;
+- **quirk 1**: when the regex fails, the overall list gets nothing but the category list gets the *previous*
+  sample's score (the loop variable is reused; on the first sample the script would crash);
+- **quirk 2**: the retry test lower-cases the reply, the regex does not: ``{Score: 3/5}`` ends the retries and then
+  fails to parse;
+- overall = mean over parsed samples (sample-weighted), categories = mean per list;
+- complex set: one prompt per line of ``ec_complex.jsonl`` (answers aligned with ground truth by line index, a
+  mismatch is only printed), reported as "recall"; the GPT complex script accumulates earlier prompts into later
+  ones and the argparse flag ``--ec-data-file`` does not match the ``args.ei_data_file`` the code reads (both
+  scripts crash as written).
+
+**A corrected variant** (:func:`corrected_scores`): a tolerant regex (case, spaces), correct clamped to total,
+failures counted and excluded (never replaced), optionally the denominator fixed to the number of ground-truth
+triggers instead of the judge's own count, categories from the image folder.
+
+**Human evaluation** (:func:`human_eval_summary`): 3 annotators scored 200 samples 1-5; per annotator the mean per
+category, overall = mean of the 4 category means; then averaged over annotators (``analysis.py``); published
+overall 4.416.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ANSWER_PROMPT",
+    "CATEGORIES",
+    "JUDGE_BASIC",
+    "JUDGE_COMPLEX",
+    "JUDGE_SYSTEM",
+    "category_corrected",
+    "category_official",
+    "constructed_records",
+    "corrected_scores",
+    "dataset_statistics",
+    "generate_answers",
+    "human_eval_summary",
+    "judge_messages",
+    "judge_with_retries",
+    "load_basic",
+    "load_complex",
+    "load_human_eval",
+    "official_scores",
+    "parse_score_corrected",
+    "parse_score_official",
+    "split_triggers",
+]
+
+#: Category names in the order of ``get_scores.py`` (happy, angry, sad, excitement).
+CATEGORIES = ("happy", "angry", "sad", "excitement")
+
+#: The prompt every baseline model answers (``baselines/*``): "{question}" is the user.jsonl question.
+ANSWER_PROMPT = "You are a good expert of emotion understanding. Look at the image, {question}"
+
+JUDGE_SYSTEM = ("You are a helpful and precise assistant for checking the quality of the answer. Only say the "
+                "content user wanted.")
+
+#: ``llama3-eval.py`` (basic; note "comprehend an emotion") and ``llama3-eval-complex.py`` ("comprehending").
+JUDGE_BASIC = (
+    "Your task is to assess a record aimed at comprehend an emotion and compare it against the truth label. "
+    "Determine the number of potential triggers identified correctly versus those missed. Please provide your "
+    "assessment in the format: {score: correct/total}, e.g. {score: 2/5} for 2 correct and 5 in total. And include "
+    "an explanation of your assessment."
+    " The record is below:\n\nRecord of comprehension:\n{record}. Here is the ground truth label:\n\nGround Truth:\n"
+    "{truth}\n\nYour Assessment:"
+)
+JUDGE_COMPLEX = JUDGE_BASIC.replace("aimed at comprehend an", "aimed at comprehending an")
+
+_OFFICIAL_RE = re.compile(r"\{score: (\d+)/\d+\}")
+_CORRECTED_RE = re.compile(r"\{\s*score\s*:\s*(\d+)\s*/\s*(\d+)\s*\}", re.IGNORECASE)
+_TRIGGER_RE = re.compile(r"^\s*\d+\s*[.)]\s*")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------------------------
+def split_triggers(text: str) -> list[str]:
+    """A ground-truth string ``"1. a.\\n2. b"`` -> ``["a", "b"]`` (numbering and a final period removed)."""
+    out = []
+    for line in str(text).splitlines():
+        line = _TRIGGER_RE.sub("", line).strip()
+        if line:
+            out.append(line[:-1] if line.endswith(".") else line)
+    return out
+
+
+def category_official(path: str) -> str | None:
+    """``get_scores.py``: "Happy" / "sad" / "Angry" / "excit" substrings tested in that order (case-sensitive)."""
+    for needle, name in (("Happy", "happy"), ("sad", "sad"), ("Angry", "angry"), ("excit", "excitement")):
+        if needle in path:
+            return name
+    return None
+
+
+def category_corrected(path: str) -> str | None:
+    """The class folder of the image: CAER-S ``.../Happy|Angry/...``, EmoSet ``image/<emotion>/...``."""
+    parts = path.split("/")
+    folder = parts[-2].lower() if len(parts) >= 2 else ""
+    return {"happy": "happy", "angry": "angry", "anger": "angry", "sadness": "sad", "sad": "sad",
+            "excitement": "excitement"}.get(folder)
+
+
+def _source(path: str) -> str:
+    return path.split("/")[0]
+
+
+def load_basic(root: str | Path) -> pd.DataFrame:
+    """EI_Basic: one row per question (path, question, truth text, triggers list, n_triggers, source, category)."""
+    root = Path(root)
+    questions = {}
+    with open(root / "EI_Basic" / "user.jsonl") as f:
+        for line in f:
+            if line.strip():
+                questions.update(json.loads(line))
+    truth = json.loads((root / "EI_Basic" / "basic_ground_truth.json").read_text())
+    rows = []
+    for path, question in questions.items():
+        text = truth.get(path)
+        triggers = split_triggers(text) if text is not None else []
+        rows.append({"path": path, "question": question, "truth": text, "triggers": triggers,
+                     "n_triggers": len(triggers), "source": _source(path), "category": category_corrected(path),
+                     "category_official": category_official(path)})
+    return pd.DataFrame(rows)
+
+
+def load_complex(root: str | Path) -> pd.DataFrame:
+    """EI_Complex: one row per line of ``ec_complex.jsonl`` (path, question, truth, triggers, n_triggers)."""
+    rows = []
+    with open(Path(root) / "EI_Complex" / "ec_complex.jsonl") as f:
+        for line_no, line in enumerate(f):
+            if not line.strip():
+                continue
+            for path, qa in json.loads(line).items():
+                for question, text in qa.items():
+                    triggers = split_triggers(text)
+                    rows.append({"line": line_no, "path": path, "question": question, "truth": text,
+                                 "triggers": triggers, "n_triggers": len(triggers)})
+    return pd.DataFrame(rows)
+
+
+def load_human_eval(root: str | Path, annotators: Sequence[str] = ("7861", "7862", "7866")) -> pd.DataFrame:
+    """The human scores: one row per (annotator, path) with the integer score and its category."""
+    rows = []
+    for ann in annotators:
+        with open(Path(root) / "human_eval" / f"score_{ann}.jsonl") as f:
+            for line in f:
+                if line.strip():
+                    for path, score in json.loads(line).items():
+                        rows.append({"annotator": ann, "path": path, "score": int(score)})
+    df = pd.DataFrame(rows)
+    # analysis.py: "happy" / "sad" / "angry" / "excitement" tested in that order on the lower-cased path
+    df["category"] = [next((c for c in ("happy", "sad", "angry", "excitement") if c in p.lower()), None)
+                      for p in df["path"]]
+    return df
+
+
+def dataset_statistics(basic: pd.DataFrame, complex_: pd.DataFrame) -> dict[str, float]:
+    """Counts recomputed from the files: questions per set, per source and category, triggers per sample."""
+    stats = {
+        "basic questions": len(basic),
+        "complex questions": len(complex_),
+        "complex images": complex_["path"].nunique(),
+        "basic + complex": len(basic) + len(complex_),
+        "CAER-S": int((basic.source == "CAER-S").sum()),
+        "EmoSet-118K": int((basic.source == "EmoSet-118k").sum()),
+    }
+    for cat in CATEGORIES:
+        stats[cat] = int((basic.category == cat).sum())
+    stats.update({
+        "triggers mean": float(basic.n_triggers.mean()),
+        "triggers min": int(basic.n_triggers.min()),
+        "triggers max": int(basic.n_triggers.max()),
+        "complex triggers mean": float(complex_.n_triggers.mean()),
+    })
+    return stats
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Human evaluation
+# ----------------------------------------------------------------------------------------------------------------
+def human_eval_summary(scores: pd.DataFrame) -> pd.DataFrame:
+    """``analysis.py``: per annotator the mean and population std of each category and overall = mean of the four
+    category means (std = sqrt of the mean variance); then the row ``mean`` averages the annotators' means and pools
+    their stds as sqrt(mean of variances). Columns: ``<category>``, ``overall``, ``<category> std``, ``overall std``."""
+    rows = {}
+    for ann, group in scores.groupby("annotator", sort=True):
+        means = group.groupby("category")["score"].mean()
+        stds = group.groupby("category")["score"].std(ddof=0)
+        row = {c: means[c] for c in CATEGORIES}
+        row["overall"] = float(np.mean([means[c] for c in CATEGORIES]))
+        row.update({f"{c} std": stds[c] for c in CATEGORIES})
+        row["overall std"] = float(np.sqrt(np.mean([stds[c] ** 2 for c in CATEGORIES])))
+        rows[ann] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    mean = {c: table[c].mean() for c in list(CATEGORIES) + ["overall"]}
+    mean.update({f"{c} std": float(np.sqrt((table[f"{c} std"] ** 2).mean())) for c in CATEGORIES})
+    mean["overall std"] = float(np.sqrt(np.mean([mean[f"{c} std"] ** 2 for c in CATEGORIES])))
+    table.loc["mean"] = mean
+    return table
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The judge
+# ----------------------------------------------------------------------------------------------------------------
+def judge_messages(record: str, truth: str, complex_: bool = False) -> list[dict]:
+    """The judge conversation: system :data:`JUDGE_SYSTEM`, user :data:`JUDGE_BASIC` (or ``_COMPLEX``)."""
+    template = JUDGE_COMPLEX if complex_ else JUDGE_BASIC
+    return [{"role": "system", "content": JUDGE_SYSTEM},
+            {"role": "user", "content": template.replace("{record}", str(record)).replace("{truth}", str(truth))}]
+
+
+def judge_with_retries(generate: Callable[[int], str], max_tries: int = 5) -> tuple[str, int]:
+    """The retry loop of ``llama3-eval.py``: call ``generate(attempt)`` until ``"{score: "`` is in the lower-cased
+    reply; after ``max_tries`` failures the reply becomes ``"{score: 0/1}"``. Returns (reply, attempts used)."""
+    for attempt in range(max_tries):
+        reply = generate(attempt)
+        if "{score: " in reply.lower():
+            return reply, attempt + 1
+    return "{score: 0/1}", max_tries
+
+
+def parse_score_official(text: str) -> tuple[int, int] | None:
+    """``get_scores.py``: the first ``{score: c/t}`` (exact case and spacing) -> (c, t); None if absent."""
+    match = _OFFICIAL_RE.search(text)
+    if not match:
+        return None
+    correct, total = match[0].split(" ")[1].split("/")
+    return int(correct), int(total.replace("}", ""))
+
+
+def parse_score_corrected(text: str) -> tuple[int, int] | None:
+    """Tolerant parse: any case, optional spaces; None if absent or total is 0."""
+    match = _CORRECTED_RE.search(text)
+    if not match or int(match[2]) == 0:
+        return None
+    return int(match[1]), int(match[2])
+
+
+@dataclass(frozen=True)
+class JudgeScores:
+    """Scores of one judged answer file (fractions): ``overall``, ``per_category`` means, counts."""
+
+    overall: float
+    per_category: dict[str, float]
+    n_scored: int
+    n_failed: int
+    category_counts: dict[str, int]
+
+    def row(self) -> dict:
+        return {"overall": self.overall, **self.per_category, "n_scored": self.n_scored, "n_failed": self.n_failed}
+
+
+def official_scores(judged: Iterable[tuple[str, str]]) -> JudgeScores:
+    """``get_scores.py`` on (path, judge reply) pairs, quirks included (see the module docstring).
+
+    Raises ``UnboundLocalError`` if the very first reply does not parse, as the script does."""
+    scores: list[float] = []
+    lists: dict[str, list[float]] = {c: [] for c in CATEGORIES}
+    failed = 0
+    have_value = False
+    score_value = 0.0
+    for path, reply in judged:
+        parsed = parse_score_official(reply)
+        if parsed:
+            score_value = parsed[0] / parsed[1]
+            have_value = True
+            scores.append(score_value)
+        else:
+            failed += 1
+        cat = category_official(path)
+        if cat is not None:
+            if not have_value:
+                raise UnboundLocalError("first judged reply has no {score: c/t}; get_scores.py crashes here")
+            lists[cat].append(score_value)
+    mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731  (the script's calculate_average_score)
+    return JudgeScores(overall=mean(scores), per_category={c: mean(v) for c, v in lists.items()},
+                       n_scored=len(scores), n_failed=failed, category_counts={c: len(v) for c, v in lists.items()})
+
+
+def corrected_scores(judged: Iterable[tuple[str, str]], n_truth: Mapping[str, int] | None = None) -> JudgeScores:
+    """The corrected scorer: tolerant parse, correct clamped to total, failures excluded everywhere, categories from
+    the image folder, and (when ``n_truth`` maps path -> number of ground-truth triggers) the denominator fixed to
+    that number, so the score is the recall of the ground-truth triggers."""
+    scores: list[float] = []
+    lists: dict[str, list[float]] = {c: [] for c in CATEGORIES}
+    failed = 0
+    for path, reply in judged:
+        parsed = parse_score_corrected(reply)
+        if parsed is None:
+            failed += 1
+            continue
+        correct, total = parsed
+        if n_truth is not None and path in n_truth:
+            total = n_truth[path]
+        value = min(correct, total) / total
+        scores.append(value)
+        cat = category_corrected(path)
+        if cat is not None:
+            lists[cat].append(value)
+    mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
+    return JudgeScores(overall=mean(scores), per_category={c: mean(v) for c, v in lists.items()},
+                       n_scored=len(scores), n_failed=failed, category_counts={c: len(v) for c, v in lists.items()})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Records with a known answer (to measure a judge)
+# ----------------------------------------------------------------------------------------------------------------
+def constructed_records(basic: pd.DataFrame, num: int, seed: int = 0) -> pd.DataFrame:
+    """Answers whose correct score is known by construction, from real ground-truth triggers.
+
+    For ``num`` samples drawn at random (stratified by category): ``full`` = all ground-truth triggers (expected
+    n/n), ``half`` = the first ceil(n/2) triggers (expected ceil(n/2)/n), ``other`` = the triggers of a different
+    sample of the same category (expected close to 0: may share a generic trigger). Columns: ``path, condition,
+    record, truth, expected, n_triggers, category``."""
+    rng = np.random.default_rng(seed)
+    pool = basic[basic.n_triggers > 0].reset_index(drop=True)
+    per_cat = max(1, num // len(CATEGORIES))
+    picked = []
+    for cat in CATEGORIES:
+        idx = np.flatnonzero(pool.category == cat)
+        picked += list(rng.choice(idx, size=min(per_cat, len(idx)), replace=False))
+    picked = picked[:num]
+    rows = []
+    for i in picked:
+        row = pool.iloc[i]
+        trig = row.triggers
+        half = trig[: int(np.ceil(len(trig) / 2))]
+        others = np.flatnonzero((pool.category == row.category).to_numpy() & (np.arange(len(pool)) != i))
+        other = pool.iloc[int(rng.choice(others))].triggers
+        for cond, rec, exp in (("full", trig, 1.0), ("half", half, len(half) / len(trig)), ("other", other, 0.0)):
+            rows.append({"path": row.path, "condition": cond,
+                         "record": " ".join(f"{t}." for t in rec), "truth": row.truth, "expected": exp,
+                         "n_triggers": len(trig), "category": row.category})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Answers from a vision-language model (GPU machine, user-supplied images)
+# ----------------------------------------------------------------------------------------------------------------
+def generate_answers(model_path: str | Path, image_root: str | Path, questions: pd.DataFrame, *,
+                     max_new_tokens: int = 256, limit: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Answer EIBench questions with a local vision-language checkpoint (``AutoModelForImageTextToText``, e.g.
+    Qwen2-VL-7B-Instruct or LLaVA-NeXT), greedy, with :data:`ANSWER_PROMPT`.
+
+    ``image_root`` holds ``CAER-S/...`` and ``EmoSet-118k/...`` as in ``user.jsonl`` (both data sets are
+    request-only). Missing images are skipped and listed in the ``missing`` attribute of the result."""
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    root = Path(image_root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"no image folder at {root}: EIBench images come from EmoSet-118K (vcc.tech/EmoSet) and CAER-S "
+            "(caer-dataset.github.io), both by request; put them under <root>/EmoSet-118k/... and <root>/CAER-S/...")
+    processor = AutoProcessor.from_pretrained(model_path)
+    model = AutoModelForImageTextToText.from_pretrained(
+        model_path, dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32,
+        device_map="auto" if torch.cuda.is_available() else None)
+    model.eval()
+    rows, missing = [], []
+    items = questions.head(limit) if limit else questions
+    iterator = items.itertuples()
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, total=len(items), desc="answers")
+    for row in iterator:
+        image_path = root / row.path
+        if not image_path.exists():
+            missing.append(row.path)
+            continue
+        messages = [{"role": "user", "content": [
+            {"type": "image"}, {"type": "text", "text": ANSWER_PROMPT.format(question=row.question)}]}]
+        prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+        inputs = processor(images=[Image.open(image_path).convert("RGB")], text=[prompt], return_tensors="pt")
+        inputs = inputs.to(model.device)
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        text = processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0]
+        rows.append({"path": row.path, "answer": text.strip()})
+    result = pd.DataFrame(rows, columns=["path", "answer"])
+    result.attrs["missing"] = missing
+    return result

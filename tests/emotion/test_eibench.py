@@ -1,0 +1,122 @@
+"""EIBench (compendium.emotion.eibench): the judge scorer as written and corrected, human evaluation, statistics.
+
+Expected values are worked out in the comments; the real-data tests pin the counts of the published files."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from compendium.emotion import eibench as e
+
+HAPPY = "CAER-S/train/Happy/0001.png"
+HAPPY2 = "CAER-S/train/Happy/0002.png"
+SAD = "EmoSet-118k/image/sadness/sadness_00001.jpg"
+
+
+def test_split_triggers():
+    assert e.split_triggers("1. Mechanical issues.\n2. Sense of defeat.\n3. A difficult situation") == [
+        "Mechanical issues", "Sense of defeat", "A difficult situation"]
+    assert e.split_triggers("") == []
+
+
+def test_categories_official_vs_corrected():
+    assert e.category_official(HAPPY) == e.category_corrected(HAPPY) == "happy"
+    assert e.category_official(SAD) == e.category_corrected(SAD) == "sad"
+    # A file name containing "sad" in the excitement folder: the substring rule tests "sad" before "excit".
+    odd = "EmoSet-118k/image/excitement/sad_dog.jpg"
+    assert e.category_official(odd) == "sad" and e.category_corrected(odd) == "excitement"
+    assert e.category_official("CAER-S/train/Surprise/1.png") is None
+
+
+def test_parsers():
+    assert e.parse_score_official("Assessment {score: 3/5} because") == (3, 5)
+    for text in ("{Score: 3/5}", "{score:3/5}", "{score: 3 / 5}", "score: 3/5"):
+        assert e.parse_score_official(text) is None
+    assert e.parse_score_corrected("{Score: 3/5}") == (3, 5)
+    assert e.parse_score_corrected("{ score :3 / 5 }") == (3, 5)
+    assert e.parse_score_corrected("{score: 1/0}") is None
+
+
+def test_retry_loop_quirk():
+    # "{Score: ...}" passes the lower-cased retry test on the first try ...
+    reply, tries = e.judge_with_retries(lambda attempt: "{Score: 3/5}")
+    assert tries == 1 and reply == "{Score: 3/5}"
+    # ... and then fails the case-sensitive regex.
+    assert e.parse_score_official(reply) is None
+    calls = []
+    reply, tries = e.judge_with_retries(lambda attempt: calls.append(attempt) or "no format")
+    assert (reply, tries, calls) == ("{score: 0/1}", 5, [0, 1, 2, 3, 4])
+
+
+def test_official_scores_reuse_previous_value():
+    judged = [(HAPPY, "{score: 2/4}"), (HAPPY2, "I cannot say."), (SAD, "{score: 6/5}")]
+    s = e.official_scores(judged)
+    # overall over the parsed replies only: (0.5 + 1.2) / 2; 6/5 is not clamped
+    assert s.overall == pytest.approx(0.85)
+    # the failed reply re-uses the previous value 0.5 in the happy list
+    assert s.per_category["happy"] == pytest.approx(0.5) and s.category_counts["happy"] == 2
+    assert s.per_category["sad"] == pytest.approx(1.2)
+    assert (s.n_scored, s.n_failed) == (2, 1)
+    with pytest.raises(UnboundLocalError):
+        e.official_scores([(HAPPY, "nothing"), (SAD, "{score: 1/2}")])
+
+
+def test_corrected_scores():
+    judged = [(HAPPY, "{score: 2/4}"), (HAPPY2, "I cannot say."), (SAD, "{Score: 6/5}")]
+    s = e.corrected_scores(judged)
+    # 0.5 and min(6, 5) / 5 = 1.0; the failure is excluded everywhere
+    assert s.overall == pytest.approx(0.75)
+    assert s.per_category["happy"] == pytest.approx(0.5) and s.category_counts["happy"] == 1
+    assert s.n_failed == 1
+    # with the ground-truth trigger counts as denominators: 2/8 and min(6, 10)/10
+    s2 = e.corrected_scores(judged, n_truth={HAPPY: 8, SAD: 10})
+    assert s2.overall == pytest.approx((0.25 + 0.6) / 2)
+    assert math.isnan(s2.per_category["angry"])
+
+
+def test_human_eval_summary_by_hand():
+    rows = []
+    for ann, scores in {"a": {"happy": [5, 3], "angry": [4], "sad": [2, 2], "excitement": [5]},
+                        "b": {"happy": [4], "angry": [4, 2], "sad": [3], "excitement": [1, 5]}}.items():
+        for cat, vals in scores.items():
+            rows += [{"annotator": ann, "path": f"x/{cat}", "score": v, "category": cat} for v in vals]
+    t = e.human_eval_summary(pd.DataFrame(rows))
+    # a: category means 4, 4, 2, 5 -> overall 3.75; b: 4, 3, 3, 3 -> 3.25; mean of annotators 3.5
+    assert t.loc["a", "overall"] == pytest.approx(3.75) and t.loc["b", "overall"] == pytest.approx(3.25)
+    assert t.loc["mean", "overall"] == pytest.approx(3.5)
+    assert t.loc["mean", "happy"] == pytest.approx(4.0)
+    # population std: a happy {5, 3} -> 1; b happy {4} -> 0; pooled sqrt((1 + 0) / 2)
+    assert t.loc["mean", "happy std"] == pytest.approx(math.sqrt(0.5))
+
+
+def test_judge_messages_and_prompts():
+    msgs = e.judge_messages("Raised fist.", "1. Raised fist.\n2. Protest.")
+    assert msgs[0] == {"role": "system", "content": e.JUDGE_SYSTEM}
+    user = msgs[1]["content"]
+    assert user.startswith("Your task is to assess a record aimed at comprehend an emotion")
+    assert "Record of comprehension:\nRaised fist.. Here is the ground truth label:" in user
+    assert user.endswith("Ground Truth:\n1. Raised fist.\n2. Protest.\n\nYour Assessment:")
+    assert "comprehending an emotion" in e.judge_messages("a", "b", complex_=True)[1]["content"]
+    assert e.ANSWER_PROMPT.format(question="Why?") == (
+        "You are a good expert of emotion understanding. Look at the image, Why?")
+
+
+def test_real_files(shared_data):
+    root = shared_data / "emotion/eibench"
+    basic, complex_ = e.load_basic(root), e.load_complex(root)
+    stats = e.dataset_statistics(basic, complex_)
+    assert (stats["basic questions"], stats["complex questions"]) == (1615, 50)
+    assert (stats["CAER-S"], stats["EmoSet-118K"]) == (433, 1182)
+    assert [stats[c] for c in e.CATEGORIES] == [91, 342, 462, 720]
+    assert round(stats["triggers mean"], 2) == 4.60 and (stats["triggers min"], stats["triggers max"]) == (2, 10)
+    assert (basic.category == basic.category_official).all()
+    summary = e.human_eval_summary(e.load_human_eval(root))
+    assert round(summary.loc["mean", "overall"], 3) == 4.416
+    assert sorted(round(v, 3) for v in summary.drop("mean")["overall"]) == [4.076, 4.310, 4.862]
+    recs = e.constructed_records(basic, 8, seed=0)
+    assert len(recs) == 24 and set(recs.condition) == {"full", "half", "other"}
+    half = recs[recs.condition == "half"]
+    assert (half.expected == [math.ceil(n / 2) / n for n in half.n_triggers]).all()
