@@ -5,14 +5,15 @@ official state-dict names), ``flops`` (analytic and hook-based FLOPs), ``dyvm`` 
 pruning and block selection), ``cifar`` (CIFAR-10 from the JPEG zip), ``train`` (small
 training loops with a checkpoint cache). Used by the DyVM chapter of the book.
 """
-from .selective_scan import (SelectiveScan, available_backends, selective_scan,
-                             selective_scan_chunked, selective_scan_ref)
+from . import selective_scan  # the module (its function of the same name: selective_scan.selective_scan)
+from .selective_scan import (SelectiveScan, available_backends, selective_scan_chunked,
+                             selective_scan_ref)
 from .vim import (CHECKPOINTS, VIM_CONFIGS, Vim, VimConfig, count_parameters, load_checkpoint,
                   vim_base, vim_small, vim_tiny)
 from .flops import count_flops, dyvm_flops, vim_flops
 
 __all__ = [
-    "SelectiveScan", "available_backends", "selective_scan", "selective_scan_chunked",
+    "selective_scan", "SelectiveScan", "available_backends", "selective_scan_chunked",
     "selective_scan_ref", "CHECKPOINTS", "VIM_CONFIGS", "Vim", "VimConfig", "count_parameters",
     "load_checkpoint", "vim_base", "vim_small", "vim_tiny", "count_flops", "dyvm_flops", "vim_flops",
 ]

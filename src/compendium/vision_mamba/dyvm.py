@@ -140,24 +140,24 @@ class DynamicBiMamba(BiMambaV2):
         ``select=False`` keeps both directions. ``skip=True`` (inference) runs a direction
         only for the samples whose gate is 1; otherwise outputs are multiplied by the gates.
         """
-        xz = self.in_proj(hidden_states).transpose(1, 2)             # (B, 2E, L)
-        x, z = xz.chunk(2, dim=1)
+        xz = self.in_proj(hidden_states)                               # (B, L, 2E)
+        x, z = xz.chunk(2, dim=-1)
         B = x.shape[0]
         if select:
             if isinstance(cls_position, Tensor):
-                col = xz[torch.arange(B, device=xz.device), :, cls_position]
+                col = xz[torch.arange(B, device=xz.device), cls_position]
             else:
-                col = xz[:, :, cls_position]
+                col = xz[:, cls_position]
             gates = gumbel_sigmoid(self.block_head(col), self.block_tau, True,
                                    self.block_threshold, stochastic)
         else:
             gates = xz.new_ones(B, 2)
         if mask is not None:
-            mask = mask.reshape(B, 1, -1).to(x.dtype)
+            mask = mask.reshape(B, -1, 1).to(x.dtype)
         ys = []
         for k, backward in ((0, False), (1, True)):
-            xk, zk = (x.flip(-1), z.flip(-1)) if backward else (x, z)
-            mk = None if mask is None else (mask.flip(-1) if backward else mask)
+            xk, zk = (x.flip(1), z.flip(1)) if backward else (x, z)
+            mk = None if mask is None else (mask.flip(1) if backward else mask)
             if skip and select:
                 idx = (gates[:, k] > 0.5).nonzero(as_tuple=True)[0]
                 y = x.new_zeros(x.shape)
@@ -227,7 +227,7 @@ class DyVMOutput:
 
     @property
     def block_keep_ratio(self) -> float:
-        return float(self.gates.float().mean())
+        return float(self.gates.detach().float().mean())
 
 
 # ----------------------------------------------------------------------------------------

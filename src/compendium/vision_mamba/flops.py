@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .selective_scan import SelectiveScan
-from .vim import VimConfig
+from .vim import CausalConv1d, VimConfig
 
 __all__ = [
     "block_flops",
@@ -124,6 +124,10 @@ def dyvm_flops(cfg: VimConfig, keep_ratio: float = 0.7, block_keep_ratio: float 
 def _module_macs(module: nn.Module, inputs, output) -> int:
     if isinstance(module, nn.Linear):
         return inputs[0].numel() // module.in_features * module.in_features * module.out_features
+    if isinstance(module, CausalConv1d):   # (B, L, E) in; counts the K-1 padded outputs too
+        b, l, e = inputs[0].shape
+        k = module.kernel_size[0]
+        return b * (l + k - 1) * e * k
     if isinstance(module, (nn.Conv1d, nn.Conv2d)):
         k = math.prod(module.kernel_size)
         return output.numel() * (module.in_channels // module.groups) * k

@@ -1,6 +1,6 @@
 """R-MeeTo: merged-token re-training for Vision Mamba.
 
-Shi et al., "Faster Vision Mamba is Rebuilt in Minutes via Merged Token Re-training",
+"Faster Vision Mamba is Rebuilt in Minutes via Merged Token Re-training",
 arXiv 2412.12496. Code: NUS-HPC-AI-Lab/R-MeeTo @ 535a826c, ``image_task/R_MeeTo/merge.py``
 (``RMeeTo_Merge``), ``image_task/R_MeeTo/RMeeTo_vim.py`` (``RMeeToBlock``,
 ``RMeeTo_Mamba.calculate_flop_inference``), ``image_task/main.py`` and

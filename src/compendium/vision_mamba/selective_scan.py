@@ -139,6 +139,11 @@ def _segments(l: int, chunk: int):
     return [(s, min(s + chunk, l)) for s in range(0, l, chunk)]
 
 
+def _token_major(x: Tensor) -> Tensor:
+    """A (b, k, l) tensor whose storage is (b, l, k) (a transposed view; no copy if it is)."""
+    return x if x.stride(1) == 1 else x.transpose(1, 2).contiguous().transpose(1, 2)
+
+
 def _tb(x: Tensor, s: int, e: int) -> Tensor:
     """(b, k, l) -> view (e - s, b, k) of steps s..e-1 (no copy)."""
     return x[:, :, s:e].permute(2, 0, 1)
@@ -185,8 +190,11 @@ class _ChunkedScanFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, dt, A, B, C, chunk):
-        y, h = _scan_forward_core(u, dt, (A * _LOG2E).t().contiguous(), B, C, chunk)
-        ctx.save_for_backward(u, dt, A, B, C)
+        u, dt, B, C = map(_token_major, (u, dt, B, C))
+        need_grad = any(ctx.needs_input_grad[:5])
+        starts: Optional[list] = [] if need_grad else None
+        y, h = _scan_forward_core(u, dt, (A * _LOG2E).t().contiguous(), B, C, chunk, starts=starts)
+        ctx.save_for_backward(u, dt, A, B, C, *(starts or []))
         ctx.chunk = chunk
         h = h.transpose(1, 2)
         ctx.mark_non_differentiable(h)
@@ -194,15 +202,13 @@ class _ChunkedScanFn(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy, _g_last):
-        u, dt, A, B, C = ctx.saved_tensors
+        u, dt, A, B, C, *starts = ctx.saved_tensors
+        gy = _token_major(gy)
         chunk = ctx.chunk
         b, d, l = u.shape
         n = A.shape[1]
         At = A.t().contiguous()
         A2t = At * _LOG2E
-        starts: list = []
-        _scan_forward_core(u, dt, A2t, B, C, chunk, want_y=False, starts=starts)
-
         gu, gdt = u.new_empty(b, l, d), u.new_empty(b, l, d)
         gB, gC = u.new_empty(b, l, n), u.new_empty(b, l, n)
         gAt = torch.zeros_like(At)
@@ -219,18 +225,18 @@ class _ChunkedScanFn(torch.autograd.Function):
             torch.addcmul(x[0], a[0], starts[k], out=H[0])
             for i in range(1, t):
                 torch.addcmul(x[i], a[i], H[i - 1], out=H[i])                  # states h_t
-            gC[:, s:e] = torch.matmul(H, gy_c[..., None])[..., 0].transpose(0, 1)
+            gC[:, s:e] = torch.linalg.vecdot(H, gy_c[:, :, None, :]).transpose(0, 1)
             G = gy_c[:, :, None, :] * C_c                                      # dL/dh_t, local
             G[t - 1].add_(carry)
             for i in range(t - 2, -1, -1):
                 G[i].addcmul_(a[i + 1], G[i + 1])                              # reverse scan
             carry = a[0] * G[0]
-            gB[:, s:e] = torch.matmul(G, dtu_c[..., None])[..., 0].transpose(0, 1)
-            GB = (G * B_c).sum(2)                                              # sum_n g B
+            gB[:, s:e] = torch.linalg.vecdot(G, dtu_c[:, :, None, :]).transpose(0, 1)
+            GB = torch.linalg.vecdot(G, B_c, dim=2)                            # sum_n g B
             S = H.sub_(x).mul_(G)                                              # g a_t h_{t-1}
-            gdt[:, s:e] = ((S * At).sum(2) + GB * u_c).transpose(0, 1)
+            gdt[:, s:e] = (torch.linalg.vecdot(S, At, dim=2) + GB * u_c).transpose(0, 1)
             gu[:, s:e] = (GB * dt_c).transpose(0, 1)
-            gAt += (S * dt_c[:, :, None, :]).sum((0, 1))
+            gAt += S.mul_(dt_c[:, :, None, :]).sum((0, 1))
         return (gu.transpose(1, 2), gdt.transpose(1, 2), gAt.t(),
                 gB.transpose(1, 2), gC.transpose(1, 2), None)
 

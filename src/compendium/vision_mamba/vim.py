@@ -173,12 +173,37 @@ class DropPath(nn.Module):
         return f"p={self.p}"
 
 
+class CausalConv1d(nn.Conv1d):
+    """Depthwise causal convolution (left padding K-1) on (B, L, E) tokens.
+
+    An ``nn.Conv1d`` (same ``weight`` (E, 1, K) and ``bias`` as mamba's ``conv1d``) whose
+    forward takes and returns the token-major layout (B, L, E), as K shifted
+    multiply-adds: no transposes around the scan. Equals ``conv1d(x.mT)[..., :L].mT``.
+    """
+
+    def __init__(self, channels: int, kernel_size: int, device=None, dtype=None):
+        super().__init__(channels, channels, kernel_size, groups=channels,
+                         padding=kernel_size - 1, bias=True, device=device, dtype=dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        K = self.kernel_size[0]
+        L = x.shape[1]
+        xp = F.pad(x, (0, 0, K - 1, 0))
+        w = self.weight[:, 0, :]                                 # (E, K)
+        y = torch.addcmul(self.bias, xp[:, 0:L], w[:, 0])
+        for k in range(1, K):
+            y = torch.addcmul(y, xp[:, k:k + L], w[:, k])
+        return y
+
+
 class BiMambaV2(nn.Module):
     """Bidirectional Mamba mixer of Vim (``Mamba(bimamba_type="v2", if_divide_out=True)``).
 
-    Input and output (B, L, d_model). ``mask`` (B, L) or (B, L, 1), optional: the DyVM
-    masked mode, in which ``x`` is multiplied by the mask before and after the causal
-    convolution in both directions (the backward direction uses the flipped mask).
+    Input and output (B, L, d_model); internally the token-major layout (B, L, E) is
+    kept throughout (the scan receives transposed views). ``mask`` (B, L) or (B, L, 1),
+    optional: the DyVM masked mode, in which ``x`` is multiplied by the mask before and
+    after the causal convolution in both directions (the backward direction uses the
+    flipped mask).
     """
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2,
@@ -194,8 +219,7 @@ class BiMambaV2(nn.Module):
         E, R, N = self.d_inner, self.dt_rank, d_state
         self.in_proj = nn.Linear(d_model, 2 * E, bias=False, **fk)
         for sfx in ("", "_b"):
-            setattr(self, "conv1d" + sfx, nn.Conv1d(E, E, d_conv, groups=E, padding=d_conv - 1,
-                                                    bias=True, **fk))
+            setattr(self, "conv1d" + sfx, CausalConv1d(E, d_conv, **fk))
             setattr(self, "x_proj" + sfx, nn.Linear(E, R + 2 * N, bias=False, **fk))
             setattr(self, "dt_proj" + sfx, nn.Linear(R, E, bias=True, **fk))
         A_log = torch.log(torch.arange(1, N + 1, dtype=torch.float32, device=device)).repeat(E, 1)
@@ -227,43 +251,42 @@ class BiMambaV2(nn.Module):
             proj.bias._no_reinit = True
 
     def direction(self, x: Tensor, z: Tensor, backward: bool, mask: Optional[Tensor] = None) -> Tensor:
-        """One scan direction on (B, E, L) inputs already flipped if ``backward``.
+        """One scan direction on (B, L, E) inputs, already flipped if ``backward``.
 
-        Returns the gated scan output y (B, E, L), before the output projection.
+        ``mask``: (B, L, 1) or None. Returns the gated scan output y, (B, L, E), before
+        the output projection.
         """
         sfx = "_b" if backward else ""
         conv, x_proj, dt_proj = (getattr(self, n + sfx) for n in ("conv1d", "x_proj", "dt_proj"))
         A_log, D = (self.A_b_log, self.D_b) if backward else (self.A_log, self.D)
         scan = self.scan_b if backward else self.scan
-        L = x.shape[-1]
         if mask is not None:
             x = x * mask
-        u = F.silu(conv(x)[..., :L])                     # causal depthwise conv, left pad K-1
+        u = F.silu(conv(x))                              # causal depthwise conv + SiLU
         if mask is not None:
             u = u * mask
-        x_dbl = x_proj(u.transpose(1, 2))                # (B, L, R + 2N)
+        x_dbl = x_proj(u)                                # (B, L, R + 2N)
         dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
-        delta = dt_proj(dt).transpose(1, 2)              # (B, E, L), bias inside
+        delta = dt_proj(dt)                              # (B, L, E), bias inside
         A = -torch.exp(A_log.float())
-        return scan(u, delta, A, B.transpose(1, 2), C.transpose(1, 2), D.float(), z,
-                    None, True)
+        y = scan(u.mT, delta.mT, A, B.mT, C.mT, D.float(), z.mT, None, True)   # (B, E, L) views
+        return y.mT
 
     def forward(self, hidden_states: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-        xz = self.in_proj(hidden_states).transpose(1, 2)   # (B, 2E, L)
-        x, z = xz.chunk(2, dim=1)
+        x, z = self.in_proj(hidden_states).chunk(2, dim=-1)   # (B, L, E) each
         if mask is not None:
-            mask = mask.reshape(mask.shape[0], 1, -1).to(x.dtype)
+            mask = mask.reshape(mask.shape[0], -1, 1).to(x.dtype)
         y_f = self.direction(x, z, backward=False, mask=mask)
-        y_b = self.direction(x.flip(-1), z.flip(-1), backward=True,
-                             mask=None if mask is None else mask.flip(-1))
+        y_b = self.direction(x.flip(1), z.flip(1), backward=True,
+                             mask=None if mask is None else mask.flip(1))
         return self.combine(y_f, y_b)
 
     def combine(self, y_f: Tensor, y_b: Tensor) -> Tensor:
-        """out_proj((y_fwd + flip(y_bwd)) / 2), with y in (B, E, L); returns (B, L, d)."""
-        y = y_f + y_b.flip(-1)
+        """out_proj((y_fwd + flip(y_bwd)) / 2), y in (B, L, E); returns (B, L, d)."""
+        y = y_f + y_b.flip(1)
         if self.if_divide_out:
             y = y / 2
-        return self.out_proj(y.transpose(1, 2).to(self.out_proj.weight.dtype))
+        return self.out_proj(y.to(self.out_proj.weight.dtype))
 
 
 class Block(nn.Module):

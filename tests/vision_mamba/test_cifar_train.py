@@ -1,0 +1,45 @@
+"""CIFAR-10 from the JPEG zip, and the training loops with their weight cache (a few steps)."""
+import numpy as np
+import torch
+
+from compendium.vision_mamba.cifar import CLASSES, augment, load_cifar10, to_tensor
+from compendium.vision_mamba.dyvm import DyVMConfig
+from compendium.vision_mamba.train import (TrainConfig, evaluate, fit_dyvm, fit_vim, subset_indices,
+                                           throughput)
+from compendium.vision_mamba.vim import VimConfig
+
+
+def test_cifar_test_split(cifar_test_split):
+    zip_path, (x, y) = cifar_test_split
+    assert x.shape == (10000, 32, 32, 3) and x.dtype == np.uint8 and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [1000] * 10 and len(CLASSES) == 10
+    assert 100 < x.mean() < 140                    # real images, not zeros
+    x2, y2 = load_cifar10(zip_path, "test")        # second call: from the .npy cache
+    assert np.array_equal(x2, x) and np.array_equal(y2, y)
+
+
+def test_tensor_and_augment(cifar_test_split):
+    _, (x, _) = cifar_test_split
+    t = to_tensor(x[:16])
+    assert t.shape == (16, 3, 32, 32) and abs(float(t.mean())) < 0.5
+    a = augment(t, torch.Generator().manual_seed(0))
+    assert a.shape == t.shape and not torch.equal(a, t)
+    assert torch.equal(augment(t, torch.Generator().manual_seed(0)), a)
+
+
+def test_fit_vim_and_dyvm_cache(cifar_test_split):
+    _, (x, y) = cifar_test_split
+    sub = subset_indices(10000, 512)
+    data = {"x_train": x[sub], "y_train": y[sub], "x_test": x[sub[:200]], "y_test": y[sub[:200]]}
+    mc = VimConfig(img_size=32, patch_size=8, stride=8, embed_dim=32, depth=4, num_classes=10)
+    tc = TrainConfig(epochs=1, batch_size=32, max_steps=3)
+    r = fit_vim(mc, tc, data, "test-split-512", progress=False, eval_subset=None)
+    assert not r.cached and r.path.is_file() and r.history[-1]["step"] == 3
+    again = fit_vim(mc, tc, data, "test-split-512", progress=False)
+    assert again.cached and again.key == r.key
+    torch.testing.assert_close(again.model.head.weight, r.model.head.weight)
+    d = fit_dyvm(r, DyVMConfig(vim=mc, pruning_loc=(1, 2, 3)), TrainConfig(epochs=1, batch_size=32, max_steps=2, lr=1e-4),
+                 data, progress=False, eval_subset=None)
+    ev = evaluate(d.model, data["x_test"], data["y_test"])
+    assert 0 <= ev["acc"] <= 100 and 0 <= ev["block_keep_ratio"] <= 1
+    assert throughput(r.model, to_tensor(x[:16]), warmup=1, iters=1) > 0
