@@ -62,6 +62,7 @@ __all__ = [
     "MergeTrace",
     "distill_loss",
     "throughput",
+    "speedup",
 ]
 
 
@@ -421,22 +422,27 @@ def distill_loss(student_logits: Tensor, teacher_logits: Tensor, targets: Tensor
 # ----------------------------------------------------------------------------------------
 @torch.no_grad()
 def throughput(models: dict[str, nn.Module], x: Tensor, warmup: int = 3, iters: int = 10,
-               repeats: int = 3, autocast_dtype: Optional[torch.dtype] = None) -> dict[str, dict]:
+               repeats: int = 5, autocast_dtype: Optional[torch.dtype] = None) -> dict[str, dict]:
     """Images per second of each model on the same batch ``x``, measured side by side.
 
     The models take turns (``repeats`` rounds of ``iters`` timed forward passes each, after
-    ``warmup`` passes), so a change of machine load hits all of them alike; the median
-    round is reported. The paper's protocol (``utils/calc_flops.py::throughput``) is fp16
-    autocast, batch 128, 100 warm-up + 30 timed iterations on a GPU.
-    Returns {name: {"images_per_s", "ms_per_batch", "rounds"}}.
+    ``warmup`` passes), so a change of machine load hits all of them alike. Per model:
+    ``images_per_s`` (median round), ``best_images_per_s`` (fastest round), ``rounds`` (seconds
+    per batch in each round). :func:`speedup` compares two models round by round. The paper's
+    protocol (``utils/calc_flops.py::throughput``) is fp16 autocast, batch 128, 100 warm-up + 30
+    timed iterations on a GPU.
     """
     import statistics
     import time
 
     device = x.device
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    ctx = (lambda: torch.autocast(device.type, dtype=autocast_dtype)) if autocast_dtype else \
-        (lambda: torch.autocast(device.type, enabled=False))
+
+    def ctx():
+        if autocast_dtype is not None:
+            return torch.autocast(device.type, dtype=autocast_dtype)
+        return torch.autocast(device.type, enabled=False)
+
     for m in models.values():
         m.eval()
         with ctx():
@@ -455,6 +461,14 @@ def throughput(models: dict[str, nn.Module], x: Tensor, warmup: int = 3, iters: 
             rounds[name].append((time.perf_counter() - t0) / iters)
     out = {}
     for name, times in rounds.items():
-        med = statistics.median(times)
-        out[name] = {"images_per_s": x.shape[0] / med, "ms_per_batch": 1e3 * med, "rounds": times}
+        out[name] = {"images_per_s": x.shape[0] / statistics.median(times),
+                     "best_images_per_s": x.shape[0] / min(times),
+                     "ms_per_batch": 1e3 * statistics.median(times), "rounds": times}
     return out
+
+
+def speedup(result: dict[str, dict], fast: str = "merged", slow: str = "dense") -> float:
+    """Median over rounds of t(slow) / t(fast), pairing the rounds measured back to back."""
+    import statistics
+
+    return statistics.median(a / b for a, b in zip(result[slow]["rounds"], result[fast]["rounds"]))

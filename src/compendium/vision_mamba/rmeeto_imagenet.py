@@ -32,13 +32,14 @@ class ImageNetNotFoundError(FileNotFoundError):
 
 def check_imagenet_val(root: str | Path) -> list[str]:
     """The sorted class folders of ``root``, or an error that says how to lay the data out."""
+    empty = not str(root).strip()
     root = Path(root).expanduser()
     how = ("Give the ImageNet-1K validation set in the ImageFolder layout used by the Vim and "
            "R-MeeTo code: <root>/<wnid>/*.JPEG, 1000 class folders (n01440764 ...), 50,000 "
            "images. A flat ILSVRC2012_val_*.JPEG folder must first be sorted into class folders "
            "(e.g. with the widely used valprep.sh).")
-    if not str(root) or not root.is_dir():
-        raise ImageNetNotFoundError(f"ImageNet validation folder not found: {str(root)!r}\n{how}")
+    if empty or not root.is_dir():
+        raise ImageNetNotFoundError(f"ImageNet validation folder not found: {'' if empty else str(root)!r}\n{how}")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if len(classes) != 1000:
         raise ImageNetNotFoundError(f"{root} has {len(classes)} class folders, expected 1000.\n{how}")
