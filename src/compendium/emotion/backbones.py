@@ -41,6 +41,7 @@ __all__ = [
     "MobileNetV2",
     "encode_images",
     "encode_texts",
+    "encode_texts_cached",
     "load_chat_lm",
     "load_minilm",
     "load_mobilenet_v2",
@@ -100,6 +101,7 @@ class ChatLM:
         seed: int | None = None,
         stop_strings: Sequence[str] | None = None,
         prefix: str = "",
+        repetition_penalty: float | None = None,
     ) -> str:
         """Generate the assistant's reply to ``messages`` (a list of ``{"role", "content"}``); returns the text.
 
@@ -114,6 +116,8 @@ class ChatLM:
             torch.manual_seed(seed)
         kwargs = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, pad_token_id=tok.pad_token_id
                       if tok.pad_token_id is not None else tok.eos_token_id)
+        if repetition_penalty is not None:
+            kwargs["repetition_penalty"] = repetition_penalty
         if do_sample:
             kwargs.update(temperature=temperature, top_p=top_p)
         else:
@@ -220,6 +224,27 @@ def encode_texts(
         tokens.append((hidden * mask).numpy().astype(np.float16))
         masks.append(enc["attention_mask"].bool().numpy())
     return {"tokens": np.concatenate(tokens), "mask": np.concatenate(masks), "sentence": np.concatenate(sentences)}
+
+
+def encode_texts_cached(texts: Sequence[str], *, max_length: int = 32, progress: bool = True,
+                        tokens: bool = True) -> dict[str, np.ndarray]:
+    """:func:`encode_texts` with an on-disk cache (``artifacts/minilm/<hash>.npz``) keyed by the texts and
+    ``max_length``; ``tokens=False`` keeps only the sentence embeddings (and the mask)."""
+    import hashlib
+
+    digest = hashlib.sha256(("\x00".join(texts) + f"|{max_length}").encode()).hexdigest()[:20]
+    path = artifacts_dir("minilm") / f"{digest}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            out = {k: z[k] for k in z.files}
+    else:
+        out = encode_texts(texts, max_length=max_length, progress=progress)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **out)
+        os.replace(tmp, path)
+    if not tokens:
+        out.pop("tokens", None)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------------

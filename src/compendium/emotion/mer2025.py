@@ -62,6 +62,7 @@ __all__ = [
     "cross_validate",
     "extract_openset",
     "goemotions_as_mer",
+    "load_descriptions",
     "load_mer2025_track1",
     "merfg_scores",
     "merpr_scores",
@@ -511,6 +512,14 @@ def postprocess_qwen(response: str) -> str:
         if response.startswith(colon):
             response = response[len(colon):]
     return response.strip().replace("\n", "").strip()
+
+
+def load_descriptions(path: str | Path) -> dict[str, str]:
+    """A ``name2reason`` npz (OV-MER / AffectGPT free-text outputs): sample name -> description.
+
+    These files hold a pickled dict, so they are read with ``allow_pickle=True``: only open published files."""
+    with np.load(path, allow_pickle=True) as z:
+        return {str(k): str(v) for k, v in z["name2reason"].item().items()}
 
 
 def extract_openset(descriptions: Sequence[str], chat: Callable[[list[dict]], str]) -> list[str]:
