@@ -8,10 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compendium.vision_mamba import _optional
+from compendium.vision_mamba import _optional, cpu_kernel
 from compendium.vision_mamba import selective_scan as ss
 from compendium.vision_mamba.selective_scan import (available_backends, selective_scan,
-                                                    selective_scan_chunked, selective_scan_ref)
+                                                    selective_scan_chunked, selective_scan_cpu_kernel,
+                                                    selective_scan_ref)
+
+needs_kernel = pytest.mark.skipif(not cpu_kernel.available(),
+                                  reason=f"fused CPU kernel not compiled: {cpu_kernel.load_error()}")
 
 # rtol, atol per dtype (mamba-ssm's test uses fp32 6e-4 / 2e-3; our two CPU scans agree closer)
 TOL = {torch.float64: (1e-10, 1e-10), torch.float32: (1e-4, 1e-4), torch.bfloat16: (2e-2, 5e-2)}
@@ -106,11 +110,46 @@ def test_token_major_inputs_give_same_result():
     torch.testing.assert_close(selective_scan_chunked(**tm, delta_softplus=True), y0, rtol=1e-6, atol=1e-6)
 
 
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("extras", [True, False])
+def test_cpu_kernel_matches_reference(dtype, extras):
+    x = make_inputs(l=13, d=24, dtype=dtype)
+    if not extras:
+        x.update(D=None, z=None, delta_bias=None)
+    y0, h0 = selective_scan_ref(**x, delta_softplus=extras, return_last_state=True)
+    y1, h1 = selective_scan_cpu_kernel(**x, delta_softplus=extras, return_last_state=True)
+    rtol, atol = TOL[dtype]
+    assert y1.dtype == dtype
+    torch.testing.assert_close(y1, y0, rtol=rtol, atol=atol)
+    torch.testing.assert_close(h1, h0, rtol=rtol, atol=atol)
+
+
+@needs_kernel
+@pytest.mark.parametrize("extras", [True, False])
+def test_cpu_kernel_gradients_match_reference(extras):
+    x0 = make_inputs(l=10, d=24, grad=True)
+    if not extras:
+        x0.update(D=None, z=None, delta_bias=None)
+    x1 = {k: None if v is None else v.detach().clone().requires_grad_() for k, v in x0.items()}
+    w = torch.randn(x0["u"].shape, generator=torch.Generator().manual_seed(1))
+    (selective_scan_ref(**x0, delta_softplus=extras) * w).sum().backward()
+    (selective_scan_cpu_kernel(**x1, delta_softplus=extras) * w).sum().backward()
+    for k, v in x0.items():
+        if v is not None:
+            torch.testing.assert_close(x1[k].grad, v.grad, rtol=1e-4, atol=1e-4, msg=k)
+
+
 def test_dispatcher_cpu_and_errors():
     x = make_inputs()
-    assert available_backends("cpu") == ["ref", "chunked"]
+    backends = available_backends("cpu")
+    assert backends[:2] == ["ref", "chunked"] and set(backends) <= {"ref", "chunked", "cpu_kernel"}
     y_auto = selective_scan(**x, delta_softplus=True)
-    torch.testing.assert_close(y_auto, selective_scan_chunked(**x, delta_softplus=True), rtol=0, atol=0)
+    fast = selective_scan_cpu_kernel if "cpu_kernel" in backends else selective_scan_chunked
+    torch.testing.assert_close(y_auto, fast(**x, delta_softplus=True), rtol=0, atol=0)
+    x64 = make_inputs(dtype=torch.float64)            # float64: the chunked scan
+    torch.testing.assert_close(selective_scan(**x64, delta_softplus=True),
+                               selective_scan_chunked(**x64, delta_softplus=True), rtol=0, atol=0)
     torch.testing.assert_close(selective_scan(**x, delta_softplus=True, backend="ref"),
                                selective_scan_ref(**x, delta_softplus=True), rtol=0, atol=0)
     with pytest.raises(ValueError, match="unknown selective-scan backend"):
@@ -146,3 +185,17 @@ def test_cuda_kernel_matches_reference(dtype):
     torch.testing.assert_close(y1, y0, rtol=rtol, atol=atol)
     torch.testing.assert_close(selective_scan(**x, delta_softplus=True, backend="chunked"), y0,
                                rtol=rtol, atol=atol)
+
+
+def test_auto_falls_back_when_kernel_cannot_compile(monkeypatch):
+    monkeypatch.setattr(ss, "_warned", set())
+    monkeypatch.setattr(cpu_kernel, "_tried", True)
+    monkeypatch.setattr(cpu_kernel, "_lib", None)
+    monkeypatch.setattr(cpu_kernel, "_error", "no C compiler found (set CC)")
+    x = make_inputs()
+    assert available_backends("cpu") == ["ref", "chunked"]
+    with pytest.warns(RuntimeWarning, match="no C compiler"):
+        y = selective_scan(**x)
+    torch.testing.assert_close(y, selective_scan_chunked(**x), rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="unavailable"):
+        selective_scan_cpu_kernel(**x)

@@ -9,16 +9,18 @@ state n, with ZOH for A and Euler for B,
 Shape letters (as in mamba-ssm's ``selective_scan_interface.py``): b batch, d channels
 (``d_inner`` of the mixer), l sequence length, n state size (``d_state``).
 
-Three implementations with one signature (mamba-ssm's ``selective_scan_fn``):
+Four implementations with one signature (mamba-ssm's ``selective_scan_fn``):
 
 * :func:`selective_scan_ref`: the equations above, a Python loop over l (clear, slow).
-* :func:`selective_scan_chunked`: the fast CPU scan. The sequence is cut into chunks of
-  a few steps; for each chunk the discretisation exp(delta*A) and delta*B*u are computed
-  for all its steps at once into two reused buffers (no large allocations), the
-  recurrence runs in place, and the output contraction with C is taken per chunk. It has
-  its own backward (a reverse-time scan that recomputes the states chunk by chunk, as
-  the CUDA kernel does), so training does not go through a Python-level autograd graph
-  of ``l`` steps.
+* :func:`selective_scan_chunked`: the fast pure-PyTorch scan. The sequence is cut into
+  chunks of a few steps; for each chunk the discretisation exp(delta*A) and delta*B*u
+  are computed for all its steps at once into two reused buffers (no large
+  allocations), the recurrence runs in place, and the contraction with C is taken per
+  chunk, all token-major. It has its own backward (a reverse-time scan over the chunks,
+  from the chunk-start states saved in the forward), so training does not go through a
+  Python-level autograd graph of ``l`` steps.
+* :func:`selective_scan_cpu_kernel`: the same recurrence fused in a small C kernel
+  (:mod:`.cpu_kernel`, compiled on first use), for float32 on the CPU.
 * the mamba-ssm CUDA kernel, used by :func:`selective_scan` for CUDA tensors when the
   optional ``mamba-ssm`` package imports.
 
@@ -36,11 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import _optional
+from . import _optional, cpu_kernel
 
 __all__ = [
     "selective_scan_ref",
     "selective_scan_chunked",
+    "selective_scan_cpu_kernel",
     "selective_scan",
     "available_backends",
     "default_chunk_size",
@@ -48,7 +51,7 @@ __all__ = [
 ]
 
 _LOG2E = 1.0 / math.log(2.0)
-BACKENDS = ("auto", "ref", "chunked", "mamba_ssm")
+BACKENDS = ("auto", "ref", "chunked", "cpu_kernel", "mamba_ssm")
 _warned: set[str] = set()
 
 
@@ -139,58 +142,57 @@ def _segments(l: int, chunk: int):
     return [(s, min(s + chunk, l)) for s in range(0, l, chunk)]
 
 
-def _token_major(x: Tensor) -> Tensor:
-    """A (b, k, l) tensor whose storage is (b, l, k) (a transposed view; no copy if it is)."""
-    return x if x.stride(1) == 1 else x.transpose(1, 2).contiguous().transpose(1, 2)
+def _blk(x: Tensor) -> Tensor:
+    """(b, k, l) -> contiguous (b, l, k); free when x is a transposed view of (b, l, k)."""
+    return x.mT if x.stride(1) == 1 and x.mT.is_contiguous() else x.mT.contiguous()
 
 
-def _tb(x: Tensor, s: int, e: int) -> Tensor:
-    """(b, k, l) -> view (e - s, b, k) of steps s..e-1 (no copy)."""
-    return x[:, :, s:e].permute(2, 0, 1)
+def _steps(x: Tensor, s: int, e: int) -> Tensor:
+    """Steps s..e-1 of a (b, l, k) tensor as a contiguous (e - s, b, k) copy (small)."""
+    return x[:, s:e].transpose(0, 1).contiguous()
 
 
 def _scan_forward_core(u: Tensor, dt: Tensor, A2t: Tensor, B: Tensor, C: Tensor,
                        chunk: int, want_y: bool = True, starts: Optional[list] = None):
-    """Forward recurrence, chunk by chunk.
+    """Forward recurrence, chunk by chunk, in the token-major layout.
 
-    u, dt: (b, d, l); A2t: (n, d) = A.T * log2(e); B, C: (b, n, l). Any strides: chunks
-    are read through views, so a transposed (b, l, d) input costs no copy. The buffers
-    are (chunk, b, n, d): the state of one step, (b, n, d), is contiguous and the
-    contraction over n is a reduction over a middle dimension (vectorised over d).
-    Returns y as a (b, l, d) tensor (or None) and the last state (b, n, d). When
-    ``starts`` is a list, the state entering every chunk is appended to it.
+    u, dt: (b, l, d); A2t: (n, d) = A.T * log2(e); B, C: (b, l, n), all contiguous.
+    The two reused buffers are (chunk, b, n, d): the state of one step, (b, n, d), is
+    contiguous and the contraction with C is a sum over a middle dimension (vectorised
+    over d). Returns y (b, l, d) or None, and the last state (b, n, d). When ``starts``
+    is a list, the state entering every chunk is appended to it (for the backward pass).
     """
-    b, d, l = u.shape
+    b, l, d = u.shape
     n = A2t.shape[0]
     h = u.new_zeros(b, n, d)
     y = u.new_empty(b, l, d) if want_y else None
     T = min(chunk, max(l, 1))
     a_buf = u.new_empty(T, b, n, d)
     x_buf = u.new_empty(T, b, n, d)
+    y_buf = u.new_empty(T, b, d)
     for s, e in _segments(l, chunk):
         t = e - s
         a, x = a_buf[:t], x_buf[:t]
         if starts is not None:
             starts.append(h.clone())
-        dt_c = _tb(dt, s, e).contiguous()                                      # (t, b, d)
-        dtu_c = dt_c * _tb(u, s, e)
+        dt_c = _steps(dt, s, e)                                                # (t, b, d)
         torch.mul(dt_c[:, :, None, :], A2t, out=a).exp2_()                     # exp(dt*A)
-        torch.mul(dtu_c[:, :, None, :], _tb(B, s, e)[..., None], out=x)        # dt*B*u
-        x[0].addcmul_(a[0], h)
+        torch.mul((dt_c * _steps(u, s, e))[:, :, None, :], _steps(B, s, e)[..., None], out=x)
+        x[0].addcmul_(a[0], h)                                                 # + dt*B*u
         for i in range(1, t):
             x[i].addcmul_(a[i], x[i - 1])                                      # h_t in place
         h.copy_(x[t - 1])
         if want_y:
-            torch.sum(x.mul_(_tb(C, s, e)[..., None]), dim=2, out=y[:, s:e].transpose(0, 1))
+            torch.sum(x.mul_(_steps(C, s, e)[..., None]), dim=2, out=y_buf[:t])  # <h_t, C_t>
+            y[:, s:e] = y_buf[:t].transpose(0, 1)
     return y, h
 
 
 class _ChunkedScanFn(torch.autograd.Function):
-    """y_t = <h_t, C_t> with h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t; inputs (b, d, l)."""
+    """y_t = <h_t, C_t>, h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t, token-major (b, l, .) tensors."""
 
     @staticmethod
     def forward(ctx, u, dt, A, B, C, chunk):
-        u, dt, B, C = map(_token_major, (u, dt, B, C))
         need_grad = any(ctx.needs_input_grad[:5])
         starts: Optional[list] = [] if need_grad else None
         y, h = _scan_forward_core(u, dt, (A * _LOG2E).t().contiguous(), B, C, chunk, starts=starts)
@@ -198,27 +200,26 @@ class _ChunkedScanFn(torch.autograd.Function):
         ctx.chunk = chunk
         h = h.transpose(1, 2)
         ctx.mark_non_differentiable(h)
-        return y.transpose(1, 2), h
+        return y, h
 
     @staticmethod
     def backward(ctx, gy, _g_last):
         u, dt, A, B, C, *starts = ctx.saved_tensors
-        gy = _token_major(gy)
+        gy = gy.contiguous()
         chunk = ctx.chunk
-        b, d, l = u.shape
+        b, l, d = u.shape
         n = A.shape[1]
         At = A.t().contiguous()
         A2t = At * _LOG2E
-        gu, gdt = u.new_empty(b, l, d), u.new_empty(b, l, d)
-        gB, gC = u.new_empty(b, l, n), u.new_empty(b, l, n)
+        gu, gdt = torch.empty_like(u), torch.empty_like(u)
+        gB, gC = torch.empty_like(B), torch.empty_like(C)
         gAt = torch.zeros_like(At)
         carry = u.new_zeros(b, n, d)         # a_e * g_e handed back from the next chunk
         for k, (s, e) in reversed(list(enumerate(_segments(l, chunk)))):
             t = e - s
-            dt_c, u_c = _tb(dt, s, e).contiguous(), _tb(u, s, e).contiguous()  # (t, b, d)
-            gy_c = _tb(gy, s, e).contiguous()
+            dt_c, u_c, gy_c = _steps(dt, s, e), _steps(u, s, e), _steps(gy, s, e)   # (t, b, d)
             dtu_c = dt_c * u_c
-            B_c, C_c = _tb(B, s, e)[..., None], _tb(C, s, e)[..., None]        # (t, b, n, 1)
+            B_c, C_c = _steps(B, s, e)[..., None], _steps(C, s, e)[..., None]       # (t, b, n, 1)
             a = torch.mul(dt_c[:, :, None, :], A2t).exp2_()                   # (t, b, n, d)
             x = dtu_c[:, :, None, :] * B_c                                     # dt*B*u
             H = torch.empty_like(x)
@@ -237,27 +238,84 @@ class _ChunkedScanFn(torch.autograd.Function):
             gdt[:, s:e] = (torch.linalg.vecdot(S, At, dim=2) + GB * u_c).transpose(0, 1)
             gu[:, s:e] = (GB * dt_c).transpose(0, 1)
             gAt += S.mul_(dt_c[:, :, None, :]).sum((0, 1))
-        return (gu.transpose(1, 2), gdt.transpose(1, 2), gAt.t(),
-                gB.transpose(1, 2), gC.transpose(1, 2), None)
+        return gu, gdt, gAt.t(), gB, gC, None
+
+
+class _KernelScanFn(torch.autograd.Function):
+    """The whole selective scan (bias, softplus, D, z included) in the fused C kernel."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, bias, softplus):
+        At = A.t().contiguous()
+        out, h = cpu_kernel.scan_forward(u, delta, At, B, C, D, z, bias, softplus)
+        ctx.save_for_backward(u, delta, At, B, C, D, z, bias)
+        ctx.softplus = softplus
+        h = h.transpose(1, 2)
+        ctx.mark_non_differentiable(h)
+        return out, h
+
+    @staticmethod
+    def backward(ctx, gout, _g_last):
+        u, delta, At, B, C, D, z, bias = ctx.saved_tensors
+        g = cpu_kernel.scan_backward(u, delta, At, B, C, gout.contiguous(), D, z, bias, ctx.softplus)
+        return g["u"], g["delta"], g["At"].t(), g["B"], g["C"], g["D"], g["z"], g["bias"], None
+
+
+def _token_major_scan(fn, u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
+                      chunk_size):
+    dtype_in, wd = u.dtype, _work_dtype(u)
+    u_t = _blk(u.to(wd))                                     # (b, l, d)
+    dt_t = _blk(delta.to(wd))
+    if delta_bias is not None:
+        dt_t = dt_t + delta_bias.to(wd)
+    if delta_softplus:
+        dt_t = F.softplus(dt_t)
+    b, l, d = u_t.shape
+    n = A.shape[1]
+    chunk = chunk_size or default_chunk_size(b, d, n, torch.finfo(wd).bits // 8)
+    y, h = fn.apply(u_t, dt_t, A.to(wd), _blk(B.to(wd)), _blk(C.to(wd)), int(chunk))
+    if D is not None:
+        y = torch.addcmul(y, u_t, D.to(wd))
+    if z is not None:
+        y = y * F.silu(_blk(z.to(wd)))
+    out = y.to(dtype_in).mT
+    return (out, h) if return_last_state else out
 
 
 def selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
                            D: Optional[Tensor] = None, z: Optional[Tensor] = None,
                            delta_bias: Optional[Tensor] = None, delta_softplus: bool = False,
                            return_last_state: bool = False, chunk_size: Optional[int] = None):
-    """Fast CPU selective scan; same arguments, shapes and results as :func:`selective_scan_ref`.
+    """Fast pure-PyTorch selective scan; arguments, shapes and results as :func:`selective_scan_ref`.
 
     ``chunk_size`` (steps per chunk) defaults to :func:`default_chunk_size`. Gradients
-    flow to u, delta, A, B, C, D, z and delta_bias (not through ``last_state``).
+    flow to u, delta, A, B, C, D, z and delta_bias (not through ``last_state``). The
+    work is done token-major: inputs that are transposed views of (b, l, .) tensors (as
+    the Vim mixer passes them) are used without copies, and the output is returned as
+    such a view.
     """
-    dtype_in, wd = u.dtype, _work_dtype(u)
-    u = u.to(wd)
-    dt = _prepare_delta(delta, delta_bias, delta_softplus, wd)
-    b, d, l = u.shape
-    n = A.shape[1]
-    chunk = chunk_size or default_chunk_size(b, d, n, torch.finfo(wd).bits // 8)
-    y, h = _ChunkedScanFn.apply(u, dt, A.to(wd), B.to(wd), C.to(wd), int(chunk))
-    out = _finish(y, u, D, z).to(dtype_in)
+    return _token_major_scan(_ChunkedScanFn, u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                             return_last_state, chunk_size)
+
+
+def selective_scan_cpu_kernel(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
+                              D: Optional[Tensor] = None, z: Optional[Tensor] = None,
+                              delta_bias: Optional[Tensor] = None, delta_softplus: bool = False,
+                              return_last_state: bool = False):
+    """The fused C kernel of :mod:`.cpu_kernel` (float32 work; CPU). Same contract as above.
+
+    Raises RuntimeError when the kernel cannot be compiled here (no C compiler).
+    """
+    if not cpu_kernel.available():
+        raise RuntimeError(f"the fused CPU scan kernel is unavailable: {cpu_kernel.load_error()}")
+    if u.dtype == torch.float64:
+        raise TypeError("the fused CPU kernel works in float32; use selective_scan_chunked for float64")
+    f32 = lambda t: None if t is None else t.to(torch.float32)
+    c32 = lambda t: None if t is None else t.to(torch.float32).contiguous()
+    out, h = _KernelScanFn.apply(_blk(f32(u)), _blk(f32(delta)), f32(A), _blk(f32(B)), _blk(f32(C)),
+                                 c32(D), None if z is None else _blk(f32(z)), c32(delta_bias),
+                                 bool(delta_softplus))
+    out = out.to(u.dtype).mT
     return (out, h) if return_last_state else out
 
 
@@ -267,7 +325,10 @@ def selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Te
 def available_backends(device: torch.device | str = "cpu") -> list[str]:
     """Backends that can run on ``device`` in this environment."""
     names = ["ref", "chunked"]
-    if torch.device(device).type == "cuda" and _optional.HAS_MAMBA_SSM:
+    kind = torch.device(device).type
+    if kind == "cpu" and cpu_kernel.available():
+        names.append("cpu_kernel")
+    if kind == "cuda" and _optional.HAS_MAMBA_SSM:
         names.append("mamba_ssm")
     return names
 
@@ -277,18 +338,30 @@ def _resolve_backend(backend: str, u: Tensor) -> str:
         raise ValueError(f"unknown selective-scan backend {backend!r}; choose from {BACKENDS}")
     on_cuda = u.device.type == "cuda"
     if backend == "auto":
-        if on_cuda and _optional.HAS_MAMBA_SSM:
-            return "mamba_ssm"
         if on_cuda:
+            if _optional.HAS_MAMBA_SSM:
+                return "mamba_ssm"
             _warn_once("auto-cuda", "mamba-ssm's CUDA selective scan is not available; "
                        "falling back to the chunked PyTorch scan (slower). To use the "
                        "kernel, " + _optional.GPU_INSTALL_HINT)
+            return "chunked"
+        if u.device.type == "cpu" and u.dtype != torch.float64:
+            if cpu_kernel.available():
+                return "cpu_kernel"
+            _warn_once("auto-cpu", "the fused CPU scan kernel could not be compiled "
+                       f"({cpu_kernel.load_error()}); falling back to the chunked PyTorch scan.")
         return "chunked"
     if backend == "mamba_ssm" and not (on_cuda and _optional.HAS_MAMBA_SSM):
         why = "the tensors are not on CUDA" if not on_cuda else "mamba-ssm is not importable"
         _warn_once("mamba-" + why, f"backend 'mamba_ssm' requested but {why}; falling back "
                    "to the chunked PyTorch scan. " + ("" if not on_cuda else
                                                        "To use the kernel, " + _optional.GPU_INSTALL_HINT))
+        return "chunked"
+    if backend == "cpu_kernel" and (on_cuda or u.dtype == torch.float64 or not cpu_kernel.available()):
+        why = ("the tensors are not on the CPU" if on_cuda else "it works in float32 only"
+               if u.dtype == torch.float64 else f"it cannot be compiled ({cpu_kernel.load_error()})")
+        _warn_once("kernel-" + why, f"backend 'cpu_kernel' requested but {why}; falling back "
+                   "to the chunked PyTorch scan.")
         return "chunked"
     return backend
 
@@ -299,8 +372,10 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
                    return_last_state: bool = False, backend: str = "auto"):
     """Selective scan with backend selection; arguments as in :func:`selective_scan_ref`.
 
-    ``backend``: "auto" (mamba-ssm's CUDA kernel for CUDA tensors when installed, else the
-    chunked scan), "ref", "chunked" or "mamba_ssm". A fallback warns once per process.
+    ``backend``: "auto" (CUDA tensors: mamba-ssm's kernel when installed, else the chunked
+    scan; CPU: the fused C kernel for float32/bfloat16/float16 when it compiles, else the
+    chunked scan; float64: the chunked scan), "ref", "chunked", "cpu_kernel" or
+    "mamba_ssm". A fallback warns once per process.
     """
     if u.device.type == "meta":   # shape-only runs (FLOPs counting): no arithmetic to do
         out = u.new_empty(u.shape)
@@ -310,7 +385,8 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
         fn = _optional.mamba_ssm_selective_scan_fn()
         return fn(u, delta, A, B.contiguous(), C.contiguous(), D, z, delta_bias,
                   delta_softplus, return_last_state)
-    fn = selective_scan_ref if name == "ref" else selective_scan_chunked
+    fn = {"ref": selective_scan_ref, "chunked": selective_scan_chunked,
+          "cpu_kernel": selective_scan_cpu_kernel}[name]
     return fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
 
 
