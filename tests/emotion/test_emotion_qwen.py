@@ -1,0 +1,169 @@
+"""Emotion-Qwen (compendium.emotion.emotion_qwen): the Hybrid Compressor on transformers' Qwen2.5-VL classes,
+weight loading, and the DFEW / MER2024 parsers as written and corrected. Expected values are worked out in the
+comments."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compendium.emotion import emotion_qwen as eq
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_config(**kw):
+    base = dict(depth=2, hidden_size=32, intermediate_size=48, num_heads=4, out_hidden_size=24,
+                fullatt_block_indexes=[1])
+    base.update(kw)
+    return eq.qwen25vl_7b_vision_config(**base)
+
+
+# ---------------------------------------------------------------------------------------------------- compressor
+def test_gate_rows_per_segment_sum_to_one():
+    torch.manual_seed(0)
+    gate = eq.GateNetWithAttention(16, num_experts=2, num_heads=4)
+    w = gate(torch.randn(12, 16), segments=[8, 4])
+    assert w.shape == (2, 2) and torch.allclose(w.sum(1), torch.ones(2))
+    assert eq.GateNetWithAttention(16, normalise="sigmoid")(torch.randn(4, 16)).shape == (1, 2)
+    with pytest.raises(ValueError):
+        eq.GateNetWithAttention(16, normalise="relu")
+
+
+def test_hybrid_is_the_weighted_sum_of_experts():
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLPatchMerger
+
+    torch.manual_seed(0)
+    general, emotion = Qwen2_5_VLPatchMerger(6, 8), Qwen2_5_VLPatchMerger(6, 8)
+    gate = eq.GateNetWithAttention(8, num_heads=2, normalise="none")
+    with torch.no_grad():  # constant raw weights (0.25 general, 0.75 emotion)
+        gate.out.weight.zero_()
+        gate.out.bias.copy_(torch.tensor([0.25, 0.75]))
+    hybrid = eq.HybridCompressor(general, emotion, gate)
+    x = torch.randn(8, 8)
+    out = hybrid(x)
+    assert out.shape == (2, 6)  # 8 tokens, 2x2 merge -> 2 LLM tokens
+    assert torch.allclose(out, 0.25 * general(x) + 0.75 * emotion(x), atol=1e-6)
+    # two images: weights broadcast over each image's merged tokens only
+    hybrid.gate.normalise = "softmax"
+    hybrid.set_segments([4, 4])
+    out2 = hybrid(x)
+    w = hybrid.last_weights
+    assert w.shape == (2, 2)
+    expected = torch.cat([w[i, 0] * general(x)[i:i + 1] + w[i, 1] * emotion(x)[i:i + 1] for i in range(2)])
+    assert torch.allclose(out2, expected, atol=1e-6)
+    hybrid.set_segments([4, 2])
+    with pytest.raises(ValueError):
+        hybrid(x)
+
+
+def test_hybrid_inside_qwen25vl_vision_model():
+    torch.manual_seed(0)
+    model = eq.build_hybrid_vision_model(tiny_config(), gate_heads=4)
+    grid = torch.tensor([[1, 4, 6], [2, 4, 4]])  # 24 + 32 patch tokens -> 6 + 8 LLM tokens
+    out = model(torch.randn(56, 3 * 2 * 14 * 14), grid_thw=grid)
+    assert out.last_hidden_state.shape == (56, 32) and out.pooler_output.shape == (14, 24)
+    assert model.merger.last_weights.shape == (2, 2)
+    # at initialisation both experts are the same merger, so the mixture equals the plain Qwen2.5-VL merger
+    model.merger.set_segments([56])
+    x = torch.randn(56, 32)
+    assert torch.allclose(model.merger(x), model.merger.general(x), atol=1e-5)
+
+
+def test_parameter_counts_at_7b_scale():
+    with torch.device("meta"):
+        model = eq.build_hybrid_vision_model()
+    # one expert: RMSNorm 1280 + Linear(5120, 5120) + Linear(5120, 3584) with biases
+    expert = 1280 + 5120 * 5120 + 5120 + 5120 * 3584 + 3584
+    assert eq.count_parameters(model.merger.general) == expert == 44_574_464
+    assert eq.count_parameters(model.merger.emotion) == expert
+    # gate: MHSA 4 * 1280^2 + 4 * 1280, two Linear(1280, 1280) + LayerNorms, Linear(1280, 2)
+    gate = 4 * 1280 * 1280 + 4 * 1280 + 2 * (1280 * 1280 + 1280 + 2 * 1280) + 1280 * 2 + 2
+    assert eq.count_parameters(model.merger.gate) == gate
+
+
+def test_load_qwen25vl_and_emotion_qwen_keys():
+    torch.manual_seed(0)
+    source = eq.build_hybrid_vision_model(tiny_config())
+    qwen_sd = {}
+    for k, v in source.state_dict().items():
+        if k.startswith("merger.general."):
+            qwen_sd["model.visual.merger." + k[len("merger.general."):]] = v
+        elif not k.startswith("merger."):
+            qwen_sd["visual." + k] = v
+    qwen_sd["model.language_model.layers.0.mlp.up_proj.weight"] = torch.zeros(2, 2)  # ignored
+    target = eq.build_hybrid_vision_model(tiny_config())
+    rep = eq.load_vision_weights(target, qwen_sd)
+    assert not rep.unexpected and not rep.shape_mismatch
+    assert all(k.startswith("merger.gate.") for k in rep.missing)  # a Qwen2.5-VL checkpoint has no gate
+    tsd, ssd = target.state_dict(), source.state_dict()
+    assert torch.equal(tsd["blocks.0.attn.qkv.weight"], ssd["blocks.0.attn.qkv.weight"])
+    assert torch.equal(tsd["merger.emotion.mlp.0.weight"], ssd["merger.general.mlp.0.weight"])  # copied
+    # Emotion-Qwen names: a compressor with other internals is reported, not silently dropped
+    foreign = {"generalcompressor.experts.0.weight": torch.zeros(3), "gatenet.out.weight": torch.zeros(5, 5),
+               "vpm.patch_embed.proj.weight": ssd["patch_embed.proj.weight"]}
+    rep2 = eq.load_vision_weights(target, foreign)
+    assert rep2.unexpected == ["generalcompressor.experts.0.weight"]
+    assert rep2.shape_mismatch and rep2.shape_mismatch[0].startswith("gatenet.out.weight")
+    assert "patch_embed.proj.weight" in rep2.loaded
+
+
+# ---------------------------------------------------------------------------------------------------- parsers
+def test_dfew_prediction_rules():
+    assert eq.dfew_predict("I feel unhappy", "happy") == "happy"  # substring: "unhappy" counts as happy
+    assert eq.dfew_predict("I feel unhappy", "happy", "corrected") == "none"
+    assert eq.dfew_predict("happy, sad, angry", "sad") == "sad"  # listing emotions is always right
+    assert eq.dfew_predict("happy, sad, angry", "sad", "corrected") == "happy"
+    assert eq.dfew_predict("Fear.", "fear", "corrected") == "fear"
+
+
+def test_dfew_uar_eighth_class():
+    labels = ["happy", "sad", "neutral"]
+    replies = ["happy", "sad", "no idea"]
+    # recalls happy 1, sad 1, neutral 0; the miss adds "none" as a 4th label with recall 0:
+    # faithful UAR = 2 / 4 = 0.5 (with 7 DFEW classes: sum / 8), corrected = 2 / 3
+    faithful = eq.dfew_scores(labels, replies)
+    corrected = eq.dfew_scores(labels, replies, uar="corrected")
+    assert faithful["UAR"] == pytest.approx(0.5) and corrected["UAR"] == pytest.approx(2 / 3)
+    assert faithful["WAR"] == pytest.approx(2 / 3) == corrected["WAR"] and faithful["none"] == 1
+    # no miss: no 8th class, both agree
+    ok = eq.dfew_scores(labels, ["happy", "sad", "neutral"])
+    assert ok["UAR"] == pytest.approx(1.0)
+
+
+def test_mer2024_prediction_rules():
+    assert eq.mer2024_predict("no idea at all") == "worried"  # max over (False, e) is the last word alphabetically
+    assert eq.mer2024_predict("happy but also sad") == "sad"  # several matches: alphabetically last
+    assert eq.mer2024_predict("surprised and angry") == "surprise"
+    assert eq.mer2024_predict("no idea at all", "corrected") == "none"
+    assert eq.mer2024_predict("happy but also sad", "corrected") == "happy"
+    assert eq.mer2024_predict("surprised and angry", "corrected") == "angry"  # "surprised" is not the word
+
+
+def test_mer2024_scores_default_label():
+    labels = ["worried", "worried", "happy", "sad"]
+    replies = ["hard to say", "anxious", "happy", "hard to say"]
+    # faithful: worried, worried, happy, worried -> 3 of 4 right, two of them by the default
+    s = eq.mer2024_scores(labels, replies)
+    assert s["accuracy"] == pytest.approx(0.75) and s["worried by default"] == 3
+    c = eq.mer2024_scores(labels, replies, "corrected")
+    assert c["accuracy"] == pytest.approx(0.25) and c["none"] == 3
+
+
+def test_strategies_on_real_labels(shared_data):
+    root = shared_data / "emotion/emotion-qwen/eval_data"
+    dfew = eq.read_dfew_labels(root / "DFEW/test(single-labeled)/set_1.csv")
+    semi = eq.read_mer2024_labels(root / "MER2024/reference-semi.csv")
+    assert len(dfew) == 2341 and len(semi) == 1169 and semi.count("worried") == 159
+    # listing every class word is a perfect DFEW score under the faithful matcher, 1/7-ish when corrected
+    every = eq.dfew_scores(dfew, eq.strategy_replies("every class", dfew, eq.DFEW_CLASSES))
+    assert every["WAR"] == 1.0 and every["UAR"] == 1.0
+    # an unparseable reply is "worried" for MER2024: accuracy = worried share 159 / 1169
+    blank = eq.mer2024_scores(semi, eq.strategy_replies("no class word", semi, eq.MER2024_CLASSES))
+    assert blank["accuracy"] == pytest.approx(159 / 1169)
