@@ -268,20 +268,47 @@ def _ptr(t: Optional[torch.Tensor]):
     return ctypes.c_void_p(t.data_ptr())
 
 
+_pool = None
+
+
+def _parts(b: int) -> list[tuple[int, int]]:
+    """Split the batch over ``torch.get_num_threads()`` threads (ctypes releases the GIL)."""
+    k = max(1, min(b, torch.get_num_threads()))
+    step = -(-b // k)
+    return [(i, min(i + step, b)) for i in range(0, b, step)]
+
+
+def _run(jobs):
+    global _pool
+    if len(jobs) == 1:
+        return [jobs[0]()]
+    if _pool is None or _pool._max_workers < len(jobs):
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="scan")
+    return [f.result() for f in [_pool.submit(j) for j in jobs]]
+
+
 def scan_forward(u, delta, At, B, C, D=None, z=None, bias=None, softplus=False):
     """Fused forward. u, delta, z: (b, l, d); At: (n, d); B, C: (b, l, n); D, bias: (d,).
 
     Contiguous float32 CPU tensors. Returns out = (y + D u) * silu(z) (b, l, d), with
-    dt = softplus(delta + bias), and the last state (b, n, d).
+    dt = softplus(delta + bias), and the last state (b, n, d). The batch is split over
+    ``torch.get_num_threads()`` threads.
     """
     lib = load()
     b, l, d = u.shape
     n = At.shape[0]
     y = torch.empty_like(u)
     h = u.new_empty(b, n, d)
-    w = u.new_empty(3, d)
-    lib.scan_fwd(_ptr(u), _ptr(delta), _ptr(bias), int(softplus), _ptr(At), _ptr(B), _ptr(C),
-                 _ptr(D), _ptr(z), _ptr(y), _ptr(h), _ptr(w), b, l, d, n)
+
+    def job(s, e):
+        w = u.new_empty(3, d)
+        sl = lambda t: None if t is None else t[s:e]
+        lib.scan_fwd(_ptr(sl(u)), _ptr(sl(delta)), _ptr(bias), int(softplus), _ptr(At), _ptr(sl(B)),
+                     _ptr(sl(C)), _ptr(D), _ptr(sl(z)), _ptr(sl(y)), _ptr(sl(h)), _ptr(w), e - s, l, d, n)
+
+    _run([lambda s=s, e=e: job(s, e) for s, e in _parts(b)])
     return y, h
 
 
@@ -292,16 +319,24 @@ def scan_backward(u, delta, At, B, C, gout, D=None, z=None, bias=None, softplus=
     n = At.shape[0]
     gu, gdelta = torch.empty_like(u), torch.empty_like(u)
     gB, gC = torch.empty_like(B), torch.empty_like(C)
-    gAt = torch.zeros_like(At)
-    gD = torch.zeros_like(D) if D is not None else None
-    gbias = torch.zeros_like(bias) if bias is not None else None
     gz = torch.empty_like(z) if z is not None else None
-    H = u.new_empty(max(l, 1), n, d)
-    g = u.new_empty(n, d)
-    zeros = u.new_zeros(n, d)
-    w = u.new_empty(3, d)
-    lib.scan_bwd(_ptr(u), _ptr(delta), _ptr(bias), int(softplus), _ptr(At), _ptr(B), _ptr(C),
-                 _ptr(D), _ptr(z), _ptr(gout), _ptr(gu), _ptr(gdelta), _ptr(gAt), _ptr(gB),
-                 _ptr(gC), _ptr(gD), _ptr(gbias), _ptr(gz), _ptr(H), _ptr(g), _ptr(zeros),
-                 _ptr(w), b, l, d, n)
-    return {"u": gu, "delta": gdelta, "At": gAt, "B": gB, "C": gC, "D": gD, "z": gz, "bias": gbias}
+
+    def job(s, e):
+        gAt = torch.zeros_like(At)
+        gD = torch.zeros_like(D) if D is not None else None
+        gbias = torch.zeros_like(bias) if bias is not None else None
+        H = u.new_empty(max(l, 1), n, d)
+        g = u.new_empty(n, d)
+        zeros = u.new_zeros(n, d)
+        w = u.new_empty(3, d)
+        sl = lambda t: None if t is None else t[s:e]
+        lib.scan_bwd(_ptr(sl(u)), _ptr(sl(delta)), _ptr(bias), int(softplus), _ptr(At), _ptr(sl(B)),
+                     _ptr(sl(C)), _ptr(D), _ptr(sl(z)), _ptr(sl(gout)), _ptr(sl(gu)), _ptr(sl(gdelta)),
+                     _ptr(gAt), _ptr(sl(gB)), _ptr(sl(gC)), _ptr(gD), _ptr(gbias), _ptr(sl(gz)),
+                     _ptr(H), _ptr(g), _ptr(zeros), _ptr(w), e - s, l, d, n)
+        return gAt, gD, gbias
+
+    parts = _run([lambda s=s, e=e: job(s, e) for s, e in _parts(b)])
+    total = lambda i: None if parts[0][i] is None else sum(p[i] for p in parts)
+    return {"u": gu, "delta": gdelta, "At": total(0), "B": gB, "C": gC, "D": total(1), "z": gz,
+            "bias": total(2)}
