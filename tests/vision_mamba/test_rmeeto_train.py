@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from compendium.vision_mamba.cifar import load_cifar10
 from compendium.vision_mamba.rmeeto import MergeConfig
 from compendium.vision_mamba.rmeeto_train import RetrainConfig, epoch_lr, retrain, training_free
 from compendium.vision_mamba.vim import Vim, VimConfig
@@ -24,8 +23,8 @@ def test_epoch_lr_follows_the_code():
 
 
 @pytest.fixture(scope="module")
-def small_data(shared_data):
-    x, y = load_cifar10(shared_data / "images" / "cifar10-jpg.zip", "test")
+def small_data(cifar_test_split):
+    _, (x, y) = cifar_test_split
     idx = np.random.default_rng(0).permutation(len(x))[:96]
     return {"x_train": x[idx[:64]], "y_train": y[idx[:64]], "x_test": x[idx[64:]], "y_test": y[idx[64:]]}
 
