@@ -36,3 +36,21 @@ def test_eval_transform_on_a_real_jpeg(shared_data):
     g = eval_transform(grey)
     expected = (128 / 255 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
     assert torch.allclose(g.mean(dim=(1, 2)), expected, atol=1e-5)
+
+
+def test_load_weights_model_ema_and_ddp_prefix(tmp_path):
+    from compendium.vision_mamba.rmeeto import RMeeToVim
+    from compendium.vision_mamba.rmeeto_imagenet import load_weights
+    from compendium.vision_mamba.vim import CheckpointNotFoundError, Vim, VimConfig
+
+    cfg = VimConfig(img_size=32, patch_size=8, stride=8, embed_dim=16, depth=2, d_state=4, num_classes=10)
+    torch.manual_seed(0)
+    a, b = Vim(cfg).state_dict(), Vim(cfg).state_dict()
+    torch.save({"model": {"module." + k: v for k, v in a.items()}, "model_ema": b}, tmp_path / "ck.pth")
+    m = RMeeToVim(cfg, None)
+    assert load_weights(m, tmp_path / "ck.pth") == "model"
+    assert torch.equal(m.state_dict()["head.weight"], a["head.weight"])
+    assert load_weights(m, tmp_path / "ck.pth", prefer_ema=True) == "model_ema"
+    assert torch.equal(m.state_dict()["head.weight"], b["head.weight"])
+    with pytest.raises(CheckpointNotFoundError):
+        load_weights(m, tmp_path / "missing.pth")

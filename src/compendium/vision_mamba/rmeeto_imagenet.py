@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageNetNotFoundError", "ImageFolderVal",
-           "check_imagenet_val", "eval_transform", "evaluate_imagenet"]
+           "check_imagenet_val", "eval_transform", "evaluate_imagenet", "load_weights"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)   # timm IMAGENET_DEFAULT_MEAN
 IMAGENET_STD = (0.229, 0.224, 0.225)    # timm IMAGENET_DEFAULT_STD
@@ -114,3 +114,27 @@ def evaluate_imagenet(model: nn.Module, root: str | Path, batch_size: int = 128,
         top5 += int((pred == y[:, None]).any(dim=-1).sum())
         n += len(y)
     return {"acc1": 100.0 * top1 / n, "acc5": 100.0 * top5 / n, "n": n}
+
+
+def load_weights(model: nn.Module, path: str | Path, prefer_ema: bool = False) -> str:
+    """Load a Vim / R-MeeTo checkpoint file into ``model``; returns which weights were used.
+
+    Accepts a bare state dict or a training checkpoint (``{"model": ..., "model_ema": ...}``,
+    as ``main.py`` of both codes saves). ``prefer_ema`` takes ``model_ema`` when present: the
+    Vim-B baseline (81.9 %) and the R-MeeTo Vim-B run (``--model_ema``) are EMA weights
+    (R-MeeTo ``PRETRAINED.md``, ``main.py``). A ``module.`` prefix (DDP) is removed.
+    """
+    from .vim import CheckpointNotFoundError
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointNotFoundError(f"checkpoint not found: {str(path)!r}; download it yourself and give its path")
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    which = "state dict"
+    if isinstance(blob, dict) and prefer_ema and isinstance(blob.get("model_ema"), dict):
+        blob, which = blob["model_ema"], "model_ema"
+    elif isinstance(blob, dict) and isinstance(blob.get("model"), dict):
+        blob, which = blob["model"], "model"
+    state = {(k[7:] if k.startswith("module.") else k): v for k, v in blob.items()}
+    model.load_state_dict(state, strict=True)
+    return which
