@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -230,8 +230,10 @@ def _trainable(model: TinyLMM, compressor_parts: Sequence[nn.Module], tune_llm: 
 
 def run_experiment(general_train: TaskData, general_test: TaskData, emotion_train: TaskData,
                    emotion_test: TaskData, cfg: ExperimentConfig,
-                   variants: Sequence[str] = ("single", "hybrid", "LLM only"), progress: bool = True) -> pd.DataFrame:
-    """Stage 1 on the general task, then each stage-2 variant from a copy of the stage-1 model.
+                   variants: Sequence[str] = ("single", "hybrid", "LLM only"), replays: Sequence[float] | None = None,
+                   progress: bool = True) -> pd.DataFrame:
+    """Stage 1 on the general task, then each stage-2 variant (for each replay fraction in ``replays``, default
+    ``[cfg.replay]``) from a copy of the stage-1 model.
 
     Returns one row per (variant, phase) with both tasks' accuracies, the gate's mean emotion weight per task, the
     trainable parameter count and the wall time. ``phase`` is "after stage 1" (one row, variant "stage 1") or
@@ -248,35 +250,44 @@ def run_experiment(general_train: TaskData, general_test: TaskData, emotion_trai
     _train(base, base.parameters(), general_train, cfg.stage1_epochs, cfg, gen)
     rows = []
 
-    def record(model, variant, phase, trainable, seconds):
+    def record(model, variant, phase, trainable, seconds, run_cfg):
         g, e = evaluate(model, general_test), evaluate(model, emotion_test)
         rows.append({"variant": variant, "phase": phase, "general acc": 100 * g["acc"],
                      "general acc (own words)": 100 * g["acc (own words)"], "emotion acc": 100 * e["acc"],
                      "emotion acc (own words)": 100 * e["acc (own words)"],
                      "gate: emotion weight on general inputs": g["emotion weight"],
                      "gate: emotion weight on emotion inputs": e["emotion weight"],
-                     "trainable params": trainable, "seconds": seconds, **asdict(cfg)})
+                     "trainable params": trainable, "seconds": seconds, **asdict(run_cfg)})
 
-    record(base, "stage 1", "after stage 1", sum(p.numel() for p in base.parameters()), time.time() - t0)
-    for variant in variants:
-        model = copy.deepcopy(base)
-        if variant == "single":
-            params = _trainable(model, [model.compressor], cfg.tune_llm)
-        elif variant == "hybrid":
-            general = model.compressor
-            gate = GateNetWithAttention(D_TOKEN, 2, cfg.gate_heads, cfg.d_llm)
-            model.compressor = HybridCompressor(general, copy.deepcopy(general), gate)
-            params = _trainable(model, [model.compressor.emotion, model.compressor.gate], cfg.tune_llm)
-        elif variant == "LLM only":
-            params = _trainable(model, [], cfg.tune_llm)
-        else:
-            raise ValueError(f"unknown variant {variant!r}")
-        t0 = time.time()
-        _train(model, params, emotion_train, cfg.stage2_epochs, cfg, gen,
-               replay=general_train if cfg.replay > 0 else None)
-        record(model, variant, "after stage 2", sum(p.numel() for p in params), time.time() - t0)
-        if progress:
-            r = rows[-1]
-            print(f"{variant:9s} replay {cfg.replay:.2f} seed {cfg.seed}: general {r['general acc']:.1f} "
-                  f"emotion {r['emotion acc']:.1f} ({r['seconds']:.0f} s)")
+    stage1_seconds = time.time() - t0
+    for replay in (list(replays) if replays is not None else [cfg.replay]):
+        run_cfg = replace(cfg, replay=float(replay))
+        record(base, "stage 1", "after stage 1", sum(p.numel() for p in base.parameters()), stage1_seconds, run_cfg)
+        for variant in variants:
+            _stage2(base, variant, run_cfg, gen, general_train, emotion_train, record, progress, rows)
     return pd.DataFrame(rows)
+
+
+def _stage2(base: TinyLMM, variant: str, cfg: ExperimentConfig, gen: torch.Generator, general_train: TaskData,
+            emotion_train: TaskData, record, progress: bool, rows: list) -> None:
+    """One stage-2 variant from a copy of the stage-1 model, recorded through ``record``."""
+    model = copy.deepcopy(base)
+    if variant == "single":
+        params = _trainable(model, [model.compressor], cfg.tune_llm)
+    elif variant == "hybrid":
+        general = model.compressor
+        gate = GateNetWithAttention(D_TOKEN, 2, cfg.gate_heads, cfg.d_llm)
+        model.compressor = HybridCompressor(general, copy.deepcopy(general), gate)
+        params = _trainable(model, [model.compressor.emotion, model.compressor.gate], cfg.tune_llm)
+    elif variant == "LLM only":
+        params = _trainable(model, [], cfg.tune_llm)
+    else:
+        raise ValueError(f"unknown variant {variant!r}")
+    t0 = time.time()
+    _train(model, params, emotion_train, cfg.stage2_epochs, cfg, gen,
+           replay=general_train if cfg.replay > 0 else None)
+    record(model, variant, "after stage 2", sum(p.numel() for p in params), time.time() - t0, cfg)
+    if progress:
+        r = rows[-1]
+        print(f"{variant:9s} replay {cfg.replay:.2f} seed {cfg.seed}: general {r['general acc']:.1f} "
+              f"emotion {r['emotion acc']:.1f} ({r['seconds']:.0f} s)")
