@@ -56,6 +56,7 @@ __all__ = [
     "dyvm_loss",
     "teacher_outputs",
     "rearrange_kept_first",
+    "set_static_gates",
 ]
 
 
@@ -356,6 +357,30 @@ class DyVM(Vim):
         cls_t, others = _split_cls(h, cls_pos)
         return DyVMOutput(logits=self.head(cls_t[:, 0]), gates=torch.stack(gates), current_pos=pos,
                           tokens=others, token_policy=policy.detach(), decisions=decisions)
+
+
+@torch.no_grad()
+def set_static_gates(model: DyVM, block_keep_ratio: float) -> int:
+    """Fix the gates so that a fraction ``block_keep_ratio`` of the 2 x depth scan directions run.
+
+    For throughput measurements with untrained (random) weights: the backward direction is
+    switched off (block_head weight 0, bias -10) in evenly spaced layers, everything else
+    on (bias +10). Trained DyVM gates vary per sample; this keeps the same average.
+    Returns the number of directions switched off.
+    """
+    mixers = [layer.mixer for layer in model.layers]
+    n_off = int(round((1.0 - block_keep_ratio) * 2 * len(mixers)))
+    off = set(torch.linspace(0, len(mixers) - 1, n_off).round().long().tolist()) if n_off else set()
+    extra = n_off - len(off)             # more than one direction per layer when beta < 0.5
+    for i, m in enumerate(mixers):
+        m.block_head.weight.zero_()
+        m.block_head.bias.fill_(10.0)
+        if i in off:
+            m.block_head.bias[1] = -10.0
+            if extra > 0:
+                m.block_head.bias[0] = -10.0
+                extra -= 1
+    return n_off
 
 
 # ----------------------------------------------------------------------------------------

@@ -40,12 +40,20 @@ __all__ = [
     "fit_dyvm",
     "evaluate",
     "throughput",
+    "compare_throughput",
+    "CIFAR_VIM",
     "weights_dir",
     "subset_indices",
     "config_key",
 ]
 
 CODE_VERSION = 1   # bump when a change to the code changes what training produces
+
+#: The chapters' tiny Vim on CIFAR-10 (32 x 32 images, 8 x 8 patches of 4 px + the class
+#: token = 65 tokens; d 64, depth 8, N 8): the architecture of Vim, scaled down. The DyVM
+#: and R-MeeTo chapters train it with ``TrainConfig()`` and share the cached weights.
+CIFAR_VIM = VimConfig(img_size=32, patch_size=4, stride=4, embed_dim=64, depth=8, d_state=8,
+                      num_classes=10)
 
 
 @dataclass(frozen=True)
@@ -168,15 +176,34 @@ def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_siz
 def throughput(model: nn.Module, images: torch.Tensor, warmup: int = 2, iters: int = 5,
                **forward_kwargs) -> float:
     """Images per second of ``model(images)`` in eval mode (best of ``iters`` timed runs)."""
-    model.eval()
-    for _ in range(warmup):
-        model(images, **forward_kwargs)
-    best = float("inf")
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        model(images, **forward_kwargs)
-        best = min(best, time.perf_counter() - t0)
-    return images.shape[0] / best
+    return compare_throughput({"m": model}, images, warmup, iters, 1, **forward_kwargs)["m"]["best_images_per_s"]
+
+
+@torch.no_grad()
+def compare_throughput(models: dict, images: torch.Tensor, warmup: int = 2, iters: int = 3,
+                       rounds: int = 3, **forward_kwargs) -> dict:
+    """Images per second of several models on the same batch, measured side by side.
+
+    The models take turns (``rounds`` rounds of ``iters`` timed forward passes each), so
+    changes in machine load hit all of them alike. Per model: ``images_per_s`` (median
+    round), ``best_images_per_s`` and ``round_s`` (seconds per batch, per round).
+    """
+    import statistics
+
+    for m in models.values():
+        m.eval()
+        for _ in range(warmup):
+            m(images, **forward_kwargs)
+    per = {k: [] for k in models}
+    for _ in range(rounds):
+        for k, m in models.items():
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                m(images, **forward_kwargs)
+            per[k].append((time.perf_counter() - t0) / iters)
+    n = images.shape[0]
+    return {k: {"images_per_s": n / statistics.median(v), "best_images_per_s": n / min(v),
+                "round_s": v} for k, v in per.items()}
 
 
 def _load_cached(path: Path, build: Callable[[], nn.Module]):
