@@ -167,3 +167,45 @@ def test_strategies_on_real_labels(shared_data):
     # an unparseable reply is "worried" for MER2024: accuracy = worried share 159 / 1169
     blank = eq.mer2024_scores(semi, eq.strategy_replies("no class word", semi, eq.MER2024_CLASSES))
     assert blank["accuracy"] == pytest.approx(159 / 1169)
+
+
+# ---------------------------------------------------------------------------------------------------- forgetting
+def _random_task(name, n, t, classes, offset, task, seed):
+    from compendium.emotion import compressor_forgetting as cf
+
+    g = torch.Generator().manual_seed(seed)
+    return cf.TaskData(name, torch.randn(n, t, cf.D_TOKEN, generator=g), torch.ones(n, t, dtype=torch.bool),
+                       torch.randint(0, len(classes), (n,), generator=g) + offset, task, classes, offset)
+
+
+def test_forgetting_protocol_mechanics():
+    # Random tensors only exercise the training code (freezing, copying, recording); they are not a result.
+    import copy
+
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLPatchMerger
+
+    from compendium.emotion import compressor_forgetting as cf
+
+    gen_tr = _random_task("g", 16, 16, tuple("abcd"), 0, 0, 0)
+    emo_tr = _random_task("e", 16, 8, tuple("xyz"), 4, 1, 1)
+    torch.manual_seed(0)
+    base = cf.TinyLMM(Qwen2_5_VLPatchMerger(16, cf.D_TOKEN), 16, 7, layers=1, heads=2)
+    hybrid = copy.deepcopy(base)
+    gate = eq.GateNetWithAttention(cf.D_TOKEN, 2, 2, 16)
+    hybrid.compressor = eq.HybridCompressor(hybrid.compressor, copy.deepcopy(hybrid.compressor), gate)
+    task = torch.zeros(4, dtype=torch.long)
+    # identical experts + softmax gate: the hybrid model starts as the stage-1 model
+    assert torch.allclose(base(gen_tr.tokens[:4], gen_tr.mask[:4], task)[0],
+                          hybrid(gen_tr.tokens[:4], gen_tr.mask[:4], task)[0], atol=1e-5)
+    before = copy.deepcopy(hybrid.compressor.general.state_dict())
+    params = cf._trainable(hybrid, [hybrid.compressor.emotion, hybrid.compressor.gate], tune_llm=True)
+    cf._train(hybrid, params, emo_tr, 1, cf.ExperimentConfig(batch_size=8), torch.Generator().manual_seed(0))
+    after = hybrid.compressor.general.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the general expert is frozen
+    assert not torch.equal(hybrid.compressor.emotion.mlp[0].weight, base.compressor.mlp[0].weight)
+    res = cf.run_experiment(gen_tr, gen_tr, emo_tr, emo_tr, cf.ExperimentConfig(
+        d_llm=16, llm_layers=1, llm_heads=2, gate_heads=2, stage1_epochs=1, stage2_epochs=1, batch_size=8),
+        replays=[0.0, 0.5], progress=False)
+    assert list(res.variant) == ["stage 1", "single", "hybrid", "LLM only"] * 2
+    assert list(res.replay) == [0.0] * 4 + [0.5] * 4
+    assert res[res.variant == "hybrid"]["gate: emotion weight on general inputs"].between(0, 1).all()
