@@ -94,3 +94,15 @@ def test_not_offline_datasets_are_listed_and_raise_with_their_source(shared_data
         load_dataset("roman-empire", root=shared_data)
     with pytest.raises(KeyError):
         load_dataset("no-such-graph", root=shared_data)
+
+
+def test_offline_graphs_match_the_published_statistics(load):
+    from compendium.published import load as load_published
+
+    stats = load_published("gfs").table("dataset_statistics").wide()
+    for name in ("tolokers", "minesweeper"):
+        g = load(name)
+        row = stats.loc[name]
+        assert (g.num_nodes, g.edge_index.shape[1] // 2, g.num_features, g.num_classes) == (
+            row["nodes"], row["edges"], row["features"], row["classes"])
+        assert round(edge_homophily(g), 4) == row["h_edge"]
