@@ -114,6 +114,17 @@ def test_load_qwen25vl_and_emotion_qwen_keys():
     assert "patch_embed.proj.weight" in rep2.loaded
 
 
+def test_read_vision_state_dict(tmp_path):
+    from safetensors.torch import save_file
+
+    with pytest.raises(FileNotFoundError):
+        eq.read_vision_state_dict(tmp_path)
+    save_file({"model.visual.blocks.0.norm1.weight": torch.ones(3, dtype=torch.bfloat16),
+               "model.language_model.norm.weight": torch.ones(2)}, str(tmp_path / "model-00001.safetensors"))
+    sd = eq.read_vision_state_dict(tmp_path)
+    assert list(sd) == ["model.visual.blocks.0.norm1.weight"] and sd[list(sd)[0]].dtype == torch.float32
+
+
 # ---------------------------------------------------------------------------------------------------- parsers
 def test_dfew_prediction_rules():
     assert eq.dfew_predict("I feel unhappy", "happy") == "happy"  # substring: "unhappy" counts as happy

@@ -8,6 +8,12 @@ Modules:
   track 4 metrics.
 - ``affectgpt``: scoring AffectGPT's published per-sample outputs against the MERBench labels, best-checkpoint
   selection, and the OV-MER zero-shot baseline table.
+- ``mer2025``: MER2025 (arXiv 2504.19423) track glue and the official track-1 baseline with its 5-fold protocol.
+- ``eibench``: EIBench (arXiv 2504.07521) data, human evaluation and the LLM-judge scorer (as written, corrected).
+- ``emotion_qwen``: Emotion-Qwen's (arXiv 2505.06685) Hybrid Compressor on Qwen2.5-VL classes and the DFEW / MER2024
+  scoring scripts' parsers; ``compressor_forgetting``: a small real experiment of its forgetting claim.
+- ``backbones``: small real pretrained models from PyPI wheels (SmolLM2-135M-Instruct, all-MiniLM-L6-v2,
+  MobileNetV2), loaded offline.
 
 Everything is implemented from the metric definitions in ``../shared/research/emotion.md`` (sections 1.3, 1.4, 2.4,
 2.5), which describe ``zeroQiaoba/AffectGPT`` @ ``d961cab04ab2903fefb22a641331e1242949b15d`` and

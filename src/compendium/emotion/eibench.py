@@ -332,18 +332,16 @@ def corrected_scores(judged: Iterable[tuple[str, str]], n_truth: Mapping[str, in
 def constructed_records(basic: pd.DataFrame, num: int, seed: int = 0) -> pd.DataFrame:
     """Answers whose correct score is known by construction, from real ground-truth triggers.
 
-    For ``num`` samples drawn at random (stratified by category): ``full`` = all ground-truth triggers (expected
+    For ``num`` samples drawn at random, taken round-robin over the four categories: ``full`` = all ground-truth triggers (expected
     n/n), ``half`` = the first ceil(n/2) triggers (expected ceil(n/2)/n), ``other`` = the triggers of a different
     sample of the same category (expected close to 0: may share a generic trigger). Columns: ``path, condition,
     record, truth, expected, n_triggers, category``."""
     rng = np.random.default_rng(seed)
     pool = basic[basic.n_triggers > 0].reset_index(drop=True)
-    per_cat = max(1, num // len(CATEGORIES))
-    picked = []
-    for cat in CATEGORIES:
-        idx = np.flatnonzero(pool.category == cat)
-        picked += list(rng.choice(idx, size=min(per_cat, len(idx)), replace=False))
-    picked = picked[:num]
+    per_cat = max(1, -(-num // len(CATEGORIES)))
+    by_cat = [list(rng.choice(np.flatnonzero(pool.category == cat), size=per_cat, replace=False))
+              for cat in CATEGORIES]
+    picked = [i for group in zip(*by_cat) for i in group][:num]  # round-robin over the categories
     rows = []
     for i in picked:
         row = pool.iloc[i]

@@ -258,6 +258,25 @@ def load_vision_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor]
     return LoadReport(sorted(mapped), missing, unexpected, mismatch)
 
 
+def read_vision_state_dict(folder) -> dict[str, torch.Tensor]:
+    """The vision-side tensors of a local checkpoint folder of ``*.safetensors`` files (keys containing
+    ``visual.``, ``vpm.``, ``compressor.`` or ``gatenet.``), as fp32 — the input of :func:`load_vision_weights`."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    files = sorted(Path(folder).expanduser().glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no *.safetensors files in {folder}: pass a local Qwen2.5-VL / Emotion-Qwen folder")
+    out: dict[str, torch.Tensor] = {}
+    for f in files:
+        with safe_open(str(f), "pt") as handle:
+            for key in handle.keys():
+                if any(s in key for s in ("visual.", "vpm.", "compressor.", "gatenet.")):
+                    out[key] = handle.get_tensor(key).float()
+    return out
+
+
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -347,4 +366,4 @@ def read_mer2024_labels(csv_path) -> list[str]:
     return [str(x).lower() for x in pd.read_csv(csv_path)["discrete"]]
 
 
-__all__ += ["strategy_replies", "read_dfew_labels", "read_mer2024_labels", "LoadReport"]
+__all__ += ["strategy_replies", "read_dfew_labels", "read_mer2024_labels", "read_vision_state_dict", "LoadReport"]
