@@ -1,4 +1,9 @@
-"""Speed of the selective scan on CPU: sequential reference vs the chunked scan.
+"""Speed of the selective scan on CPU: sequential reference vs the fast scans.
+
+Implementations: ``reference`` (mamba-ssm's ``selective_scan_ref`` algorithm: discretise
+everything, then a Python loop over the sequence), ``chunked`` (pure PyTorch, chunks of
+a few steps with in-place buffers) and ``cpu_kernel`` (the same recurrence fused in a
+small C kernel compiled on first use; skipped where no C compiler works).
 
 Default shape: Vim-S (batch 8, d_inner E = 768, d_state N = 16), sequence lengths from 32
 to 512 (197 is Vim at 224 x 224). Inputs are laid out token-major, as the Vim mixer
@@ -16,87 +21,35 @@ from __future__ import annotations
 import argparse
 import csv
 import platform
-import time
 from pathlib import Path
 
 import torch
 
 
-def make_inputs(b: int, e: int, l: int, n: int, seed: int = 0, grad: bool = False):
-    g = torch.Generator().manual_seed(seed)
-    tm = lambda k: torch.randn(b, l, k, generator=g).transpose(1, 2)   # (b, k, l), token-major
-    x = dict(u=tm(e), delta=tm(e) - 2.0, A=-torch.exp(0.5 * torch.randn(e, n, generator=g) + 1.0),
-             B=tm(n), C=tm(n), D=torch.randn(e, generator=g), z=tm(e),
-             delta_bias=0.1 * torch.randn(e, generator=g))
-    if grad:
-        for v in x.values():
-            v.requires_grad_()
-    return x
-
-
-CLOCK = time.perf_counter
-
-
-def timed(fn, backward: bool):
-    t0 = CLOCK()
-    y = fn()
-    if backward:
-        y.sum().backward()
-    return CLOCK() - t0, y
-
-
 def run(args) -> list[dict]:
-    from compendium.vision_mamba.selective_scan import (default_chunk_size, selective_scan_chunked,
-                                                        selective_scan_ref)
+    from compendium.vision_mamba.bench import time_scans
 
-    torch.set_num_threads(args.threads)
-    rows = []
-    for l in args.lengths:
-        x = make_inputs(args.batch, args.dim, l, args.state, grad=args.backward)
-        chunk = args.chunk or default_chunk_size(args.batch, args.dim, args.state)
-        fns = {"reference": lambda: selective_scan_ref(**x, delta_softplus=True),
-               "chunked": lambda: selective_scan_chunked(**x, delta_softplus=True, chunk_size=chunk)}
-        times = {k: [] for k in fns}
-        outs = {}
-        ctx = torch.enable_grad() if args.backward else torch.no_grad()
-        with ctx:
-            for k, f in fns.items():           # warm-up
-                timed(f, args.backward)
-            for _ in range(args.repeats):
-                for k, f in fns.items():
-                    t, outs[k] = timed(f, args.backward)
-                    times[k].append(t)
-        diff = float((outs["reference"] - outs["chunked"]).abs().max())
-        scale = float(outs["reference"].abs().max())
-        best_ref = min(times["reference"])
-        for k in fns:
-            best = min(times[k])
-            rows.append({"length": l, "impl": k, "batch": args.batch, "d_inner": args.dim,
-                         "d_state": args.state, "chunk": chunk if k == "chunked" else "",
-                         "pass": "forward+backward" if args.backward else "forward",
-                         "best_ms": round(best * 1e3, 2),
-                         "median_ms": round(sorted(times[k])[len(times[k]) // 2] * 1e3, 2),
-                         "speedup_vs_reference": round(best_ref / best, 2),
-                         "max_abs_diff": diff, "max_abs_output": scale, "threads": args.threads,
-                         "clock": args.clock})
-        print(f"L={l:4d}  reference {best_ref * 1e3:8.1f} ms   chunked {min(times['chunked']) * 1e3:7.1f} ms"
-              f"   speed-up {best_ref / min(times['chunked']):5.1f}x   max |diff| {diff:.1e} (|y| up to {scale:.1f})",
-              flush=True)
-    return rows
+    return time_scans(args.lengths, args.batch, args.dim, args.state, args.repeats, args.backward,
+                      args.clock, args.chunk, args.threads, progress=True)
 
 
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for impl, style in (("reference", "o-"), ("chunked", "s-")):
+    impls = [i for i in ("reference", "chunked", "cpu_kernel") if any(r["impl"] == i for r in rows)]
+    for c, impl in enumerate(impls):
         r = [row for row in rows if row["impl"] == impl]
-        ax1.plot([x["length"] for x in r], [x["best_ms"] for x in r], style, label=impl)
+        ax1.plot([x["length"] for x in r], [x["best_ms"] for x in r], "os^"[c] + "-", color=f"C{c}",
+                 label=impl)
+        if impl != "reference":
+            ax2.plot([x["length"] for x in r], [x["speedup_vs_reference"] for x in r], "os^"[c] + "-",
+                     color=f"C{c}", label=impl)
     ax1.set(xlabel="sequence length L", ylabel="time per call (ms)", yscale="log",
             title="selective scan, CPU")
     ax1.legend()
+    ax2.legend()
     r = [row for row in rows if row["impl"] == "chunked"]
-    ax2.plot([x["length"] for x in r], [x["speedup_vs_reference"] for x in r], "s-", color="C1")
     ax2.axhline(10, color="grey", ls=":", lw=1)
     ax2.set(xlabel="sequence length L", ylabel="speed-up (x)", ylim=(0, None),
             title=f"chunked vs reference (batch {r[0]['batch']}, E {r[0]['d_inner']}, N {r[0]['d_state']})")
@@ -121,8 +74,6 @@ def main(argv=None) -> None:
                         "of an idle machine)")
     p.add_argument("--out", type=Path, default=None, help="write <out>.csv and <out>.png")
     args = p.parse_args(argv)
-    global CLOCK
-    CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{args.threads} thread(s), {args.clock} clock")
     rows = run(args)

@@ -158,14 +158,15 @@ def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_siz
              **forward_kwargs) -> dict:
     """Top-1 accuracy (%) and, for DyVM, the measured block keep ratio (mean of the gates)."""
     model.eval()
+    device = next(model.parameters()).device
     correct, gates = 0, []
     for i in range(0, len(images), batch_size):
-        x = to_tensor(images[i:i + batch_size])
+        x = to_tensor(images[i:i + batch_size]).to(device)
         out = model(x, **forward_kwargs)
         logits = out.logits if hasattr(out, "logits") else out
         if hasattr(out, "gates"):
             gates.append(out.gates.float().mean(dim=(0, 2)))
-        correct += int((logits.argmax(-1) == torch.from_numpy(labels[i:i + batch_size])).sum())
+        correct += int((logits.argmax(-1).cpu() == torch.from_numpy(labels[i:i + batch_size])).sum())
     res = {"acc": 100.0 * correct / len(images)}
     if gates:
         res["block_keep_ratio"] = float(torch.cat(gates).mean())
@@ -206,15 +207,19 @@ def compare_throughput(models: dict, images: torch.Tensor, warmup: int = 2, iter
                 "round_s": v} for k, v in per.items()}
 
 
-def _load_cached(path: Path, build: Callable[[], nn.Module]):
+def _load_cached(path: Path, build: Callable[[], nn.Module], device="cpu"):
     blob = torch.load(path, map_location="cpu", weights_only=False)
     model = build()
     model.load_state_dict(blob["state_dict"])
-    return model.eval(), blob
+    return model.to(device).eval(), blob
+
+
+def _cpu_state(model: nn.Module) -> dict:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def _train_loop(model: nn.Module, data: dict, cfg: TrainConfig, step_fn, desc: str,
-                progress: bool, eval_fn) -> list:
+                progress: bool, eval_fn, device: torch.device = torch.device("cpu")) -> list:
     from tqdm.auto import tqdm
 
     x_all, y_all = data["x_train"], data["y_train"]
@@ -239,7 +244,7 @@ def _train_loop(model: nn.Module, data: dict, cfg: TrainConfig, step_fn, desc: s
         x = to_tensor(x_all[idx.numpy()])
         if cfg.augment:
             x = augment(x, gen)
-        y = torch.from_numpy(y_all[idx.numpy()])
+        x, y = x.to(device), torch.from_numpy(y_all[idx.numpy()]).to(device)
         model.train()
         loss, parts = step_fn(x, y)
         opt.zero_grad(set_to_none=True)
@@ -264,20 +269,21 @@ def _train_loop(model: nn.Module, data: dict, cfg: TrainConfig, step_fn, desc: s
 
 def fit_vim(model_cfg: VimConfig, cfg: TrainConfig, data: dict, data_tag: str,
             cache: bool = True, force: bool = False, progress: bool = True,
-            eval_subset: Optional[int] = 2000) -> TrainResult:
+            eval_subset: Optional[int] = 2000, device: str = "cpu") -> TrainResult:
     """Train a Vim from scratch on ``data`` (dict with x_train, y_train, x_test, y_test).
 
     ``data_tag`` names the data (e.g. the zip's checksum) in the cache key.
     ``eval_subset``: test images (a fixed random subset) for the per-epoch accuracy.
+    ``device`` is not part of the cache key (weights made on a GPU are reused on the CPU).
     """
     key = config_key("vim", model_cfg, cfg, data_tag)
     path = weights_dir() / f"vim-{key}.pt"
     if cache and path.is_file() and not force:
-        model, blob = _load_cached(path, lambda: Vim(model_cfg))
+        model, blob = _load_cached(path, lambda: Vim(model_cfg), device)
         return TrainResult(model, blob["history"], key, path, blob["seconds"], True)
     torch.set_num_threads(cfg.num_threads)
     seed_everything(cfg.seed)
-    model = Vim(model_cfg)
+    model = Vim(model_cfg).to(device)
     sub = subset_indices(len(data["x_test"]), eval_subset)
     xe, ye = data["x_test"][sub], data["y_test"][sub]
 
@@ -287,27 +293,28 @@ def fit_vim(model_cfg: VimConfig, cfg: TrainConfig, data: dict, data_tag: str,
 
     t0 = time.time()
     history = _train_loop(model, data, cfg, step_fn, "Vim", progress,
-                          lambda: evaluate(model, xe, ye))
+                          lambda: evaluate(model, xe, ye), torch.device(device))
     seconds = time.time() - t0
     model.eval()
     if cache:
-        torch.save({"state_dict": model.state_dict(), "history": history, "seconds": seconds,
-                    "model_cfg": asdict(model_cfg), "train_cfg": asdict(cfg)}, path)
+        torch.save({"state_dict": _cpu_state(model), "history": history, "seconds": seconds,
+                    "device": str(device), "model_cfg": asdict(model_cfg), "train_cfg": asdict(cfg)}, path)
     return TrainResult(model, history, key, path, seconds, False)
 
 
 def fit_dyvm(teacher: TrainResult, dyvm_cfg: DyVMConfig, cfg: TrainConfig, data: dict,
              loss_cfg: DyVMLossConfig = DyVMLossConfig(), cache: bool = True, force: bool = False,
-             progress: bool = True, eval_subset: Optional[int] = 2000) -> TrainResult:
+             progress: bool = True, eval_subset: Optional[int] = 2000,
+             device: str = "cpu") -> TrainResult:
     """DyVM fine-tuning from a trained Vim (also the frozen teacher), as in the DyVM scripts."""
     key = config_key("dyvm", teacher.key, dyvm_cfg, cfg, loss_cfg)
     path = weights_dir() / f"dyvm-{key}.pt"
     if cache and path.is_file() and not force:
-        model, blob = _load_cached(path, lambda: DyVM(dyvm_cfg))
+        model, blob = _load_cached(path, lambda: DyVM(dyvm_cfg), device)
         return TrainResult(model, blob["history"], key, path, blob["seconds"], True)
     torch.set_num_threads(cfg.num_threads)
     seed_everything(cfg.seed)
-    t_model = teacher.model.eval()
+    t_model = teacher.model.to(device).eval()
     for p in t_model.parameters():
         p.requires_grad_(False)
     student = DyVM.from_vim(t_model, dyvm_cfg)
@@ -326,10 +333,13 @@ def fit_dyvm(teacher: TrainResult, dyvm_cfg: DyVMConfig, cfg: TrainConfig, data:
 
     t0 = time.time()
     history = _train_loop(student, data, cfg, step_fn, "DyVM", progress,
-                          lambda: evaluate(student, xe, ye))
+                          lambda: evaluate(student, xe, ye), torch.device(device))
     seconds = time.time() - t0
     student.eval()
+    for p in t_model.parameters():
+        p.requires_grad_(True)
     if cache:
-        torch.save({"state_dict": student.state_dict(), "history": history, "seconds": seconds,
+        torch.save({"state_dict": _cpu_state(student), "history": history, "seconds": seconds,
+                    "device": str(device),
                     "dyvm_cfg": asdict(dyvm_cfg), "train_cfg": asdict(cfg)}, path)
     return TrainResult(student, history, key, path, seconds, False)

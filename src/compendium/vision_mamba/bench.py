@@ -1,0 +1,88 @@
+"""Timing helpers shared by ``benchmarks/selective_scan_speed.py`` and the DyVM chapter.
+
+:func:`time_scans` times the sequential reference against the fast CPU scans on the
+same inputs (laid out token-major, as the Vim mixer produces them), the implementations
+taking turns so that changes of machine load hit all of them alike.
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterable, Optional
+
+import torch
+
+from . import cpu_kernel
+from .selective_scan import (default_chunk_size, selective_scan_chunked, selective_scan_cpu_kernel,
+                             selective_scan_ref)
+
+__all__ = ["scan_inputs", "time_scans"]
+
+
+def scan_inputs(b: int, e: int, l: int, n: int, seed: int = 0, grad: bool = False) -> dict:
+    """Random scan inputs of the Vim-S kind: u, delta, z (b, e, l), B, C (b, n, l) token-major."""
+    g = torch.Generator().manual_seed(seed)
+    tm = lambda k: torch.randn(b, l, k, generator=g).transpose(1, 2)
+    x = dict(u=tm(e), delta=tm(e) - 2.0, A=-torch.exp(0.5 * torch.randn(e, n, generator=g) + 1.0),
+             B=tm(n), C=tm(n), D=torch.randn(e, generator=g), z=tm(e),
+             delta_bias=0.1 * torch.randn(e, generator=g))
+    if grad:
+        for v in x.values():
+            v.requires_grad_()
+    return x
+
+
+def time_scans(lengths: Iterable[int], batch: int = 8, d_inner: int = 768, d_state: int = 16,
+               repeats: int = 5, backward: bool = False, clock: str = "wall",
+               chunk: Optional[int] = None, threads: Optional[int] = None,
+               progress: bool = False) -> list[dict]:
+    """Best-of-``repeats`` time per call of each implementation, per sequence length.
+
+    Implementations: "reference", "chunked" and, where it compiles, "cpu_kernel". Returns
+    one dict per (length, implementation) with ``best_ms``, ``median_ms``,
+    ``speedup_vs_reference`` and the largest output difference from the reference.
+    ``clock``: "wall", or "cpu" (this process's CPU time: less sensitive to other jobs).
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    now = time.perf_counter if clock == "wall" else time.process_time
+    chunk = chunk or default_chunk_size(batch, d_inner, d_state)
+    rows = []
+    for l in lengths:
+        x = scan_inputs(batch, d_inner, l, d_state, grad=backward)
+        fns = {"reference": lambda: selective_scan_ref(**x, delta_softplus=True),
+               "chunked": lambda: selective_scan_chunked(**x, delta_softplus=True, chunk_size=chunk)}
+        if cpu_kernel.available():
+            fns["cpu_kernel"] = lambda: selective_scan_cpu_kernel(**x, delta_softplus=True)
+        times = {k: [] for k in fns}
+        outs = {}
+
+        def once(f):
+            t0 = now()
+            y = f()
+            if backward:
+                y.sum().backward()
+            return now() - t0, y.detach()
+
+        with torch.enable_grad() if backward else torch.no_grad():
+            for f in fns.values():
+                once(f)                                   # warm-up
+            for _ in range(repeats):
+                for k, f in fns.items():
+                    t, outs[k] = once(f)
+                    times[k].append(t)
+        ref = min(times["reference"])
+        scale = float(outs["reference"].abs().max())
+        for k in fns:
+            ts = sorted(times[k])
+            rows.append({"length": l, "impl": k, "batch": batch, "d_inner": d_inner, "d_state": d_state,
+                         "chunk": chunk if k == "chunked" else None,
+                         "pass": "forward+backward" if backward else "forward",
+                         "best_ms": round(ts[0] * 1e3, 2), "median_ms": round(ts[len(ts) // 2] * 1e3, 2),
+                         "speedup_vs_reference": round(ref / ts[0], 2),
+                         "max_abs_diff": float((outs["reference"] - outs[k]).abs().max()),
+                         "max_abs_output": scale, "threads": torch.get_num_threads(), "clock": clock})
+        if progress:
+            print(f"L={l:4d}  reference {ref * 1e3:8.1f} ms" + "".join(
+                f" | {r['impl']} {r['best_ms']:7.1f} ms = {r['speedup_vs_reference']:5.1f}x "
+                f"(max |diff| {r['max_abs_diff']:.1e})" for r in rows[-len(fns) + 1:]), flush=True)
+    return rows
