@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -38,6 +39,11 @@ def test_retrain_two_steps(small_data):
     rc = RetrainConfig(epochs=2, batch_size=16, train_subset=None, max_steps=3, lr=1e-3)
     res = retrain(teacher, merge, rc, small_data, eval_subset=None, cache=False, progress=False)
     assert [h["epoch"] for h in res.history] == [0, 1]          # 3 steps < one epoch of 4
+    # the code's accumulation: an update after every micro-batch plus one more after every second
+    assert res.history[1]["updates"] == 3 + 1
+    plain = retrain(teacher, merge, replace(rc, optimizer_steps="plain", teacher_drop_path=0.0), small_data,
+                    eval_subset=None, cache=False, progress=False)
+    assert plain.history[1]["updates"] == 3
     assert res.history[0]["lr"] is None and res.history[1]["lr"] == pytest.approx(1e-3)
     assert res.history[1]["kl"] >= 0 and res.seconds > 0
     assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items())   # teacher frozen

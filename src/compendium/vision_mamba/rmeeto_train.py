@@ -12,7 +12,16 @@ The recipe follows the R-MeeTo code (NUS-HPC-AI-Lab/R-MeeTo @ 535a826c, ``image_
   stepped with ``step(epoch)`` *after* each epoch, so epochs 0 and 1 both run at the base lr and
   epoch e >= 1 at cos(e - 1));
 * stochastic depth 0.1 in the student: ``RMeeTo_Mamba``'s default ``drop_path_rate``, which
-  ``main.py`` never overrides.
+  ``main.py`` never overrides;
+* the teacher too runs with stochastic depth 0.1: ``VisionMambaTeacher``'s default, and
+  ``main.py`` never puts it in evaluation mode (``teacher_drop_path``; 0 gives a deterministic
+  teacher);
+* two micro-batches per update, as ``engine.train_one_epoch_cls`` runs them
+  (``accumulation_steps = 256 // 128``): the loss is halved, ``loss_scaler`` (a GradScaler)
+  steps the optimizer after *every* micro-batch, and every second micro-batch the code calls
+  ``optimizer.step()`` once more before zeroing the gradients. So each pair of micro-batches
+  makes three AdamW updates, with gradients g1/2, (g1+g2)/2 and (g1+g2)/2
+  (``optimizer_steps="code"``; ``"plain"``: one update per batch).
 
 Scaled down: CIFAR-10 JPEGs instead of ImageNet, a re-training subset (the paper's Tab. 8 also
 re-trains on 1-10 % subsets), random crop + flip and label smoothing instead of DeiT's
@@ -53,6 +62,8 @@ class RetrainConfig:
     clf_weight: float = 1.0
     label_smoothing: float = 0.1
     drop_path_rate: float = 0.1     # RMeeTo_Mamba's default
+    teacher_drop_path: float = 0.1  # the teacher runs in training mode with VisionMambaTeacher's default
+    optimizer_steps: str = "code"   # "code": the code's 2-micro-batch accumulation with its extra steps; "plain"
     augment: bool = True            # random crop (pad 4) + horizontal flip
     train_subset: Optional[int] = 2500  # re-training images (fixed random subset), None = all
     max_steps: Optional[int] = None  # stop early (smoke tests)
@@ -124,8 +135,16 @@ def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
 
     torch.set_num_threads(cfg.num_threads)
     seed_everything(cfg.seed)
+    if cfg.optimizer_steps not in ("code", "plain"):
+        raise ValueError("optimizer_steps must be 'code' or 'plain'")
     for p in dense.parameters():
         p.requires_grad_(False)
+    if cfg.teacher_drop_path > 0:
+        teacher_m = RMeeToVim.from_vim(dense, None, drop_path_rate=cfg.teacher_drop_path).train()
+        for p in teacher_m.parameters():
+            p.requires_grad_(False)
+    else:
+        teacher_m = dense.eval()
     student = RMeeToVim.from_vim(dense, merge, drop_path_rate=cfg.drop_path_rate)
     for p in student.parameters():
         p.requires_grad_(True)
@@ -140,7 +159,8 @@ def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
 
     history = [{"epoch": 0, "lr": None, "loss": None, "ce": None, "kl": None, "time_s": 0.0,
                 **evaluate(student, xe, ye)}]
-    train_seconds, step = 0.0, 0
+    train_seconds, step, updates = 0.0, 0, 0
+    opt.zero_grad(set_to_none=True)
     total = cfg.epochs * steps_per_epoch
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
@@ -164,12 +184,22 @@ def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
                 x = augment(x, gen)
             y = torch.from_numpy(y_all[idx])
             with torch.no_grad():
-                t_logits = dense(x)
+                t_logits = teacher_m(x)
             loss, parts = distill_loss(student(x), t_logits, y, cfg.distill_weight,
                                        cfg.clf_weight, cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if cfg.optimizer_steps == "plain":
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                updates += 1
+            else:
+                (loss / 2).backward()           # accumulation_steps = 2
+                opt.step()                      # loss_scaler(...) steps after every micro-batch
+                updates += 1
+                if (b + 1) % 2 == 0:
+                    opt.step()                  # ... and the code steps once more
+                    opt.zero_grad(set_to_none=True)
+                    updates += 1
             losses.append(loss.item())
             ces.append(parts["ce"])
             kls.append(parts["kl"])
@@ -178,7 +208,8 @@ def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{lr:.1e}")
         train_seconds += time.perf_counter() - t0
         rec = {"epoch": epoch + 1, "lr": lr, "loss": float(np.mean(losses)), "ce": float(np.mean(ces)),
-               "kl": float(np.mean(kls)), "time_s": round(train_seconds, 1), **evaluate(student, xe, ye)}
+               "kl": float(np.mean(kls)), "updates": updates, "time_s": round(train_seconds, 1),
+               **evaluate(student, xe, ye)}
         history.append(rec)
         if progress:
             bar.write(f"epoch {rec['epoch']}  lr {lr:.2e}  loss {rec['loss']:.4f}  "
