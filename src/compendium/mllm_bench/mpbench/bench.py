@@ -41,10 +41,10 @@ class Benchmark:
             "  steps": sum(len(i.labels) for i in self.sc),
             "answer aggregation: questions": len(self.aa),
             "  candidates per question": len(self.aa[0].candidates) if self.aa else 0,
-            "  correct candidates (%)": 100 * float(np.mean([np.mean([a == i.gold for a in i.answers]) for i in self.aa])),
+            "  correct final answers among candidates (%)": 100 * float(np.mean([np.mean([a == i.gold for a in i.answers]) for i in self.aa])),
             "process search: contexts": len(self.rs),
             "  candidates": sum(len(i.labels) for i in self.rs),
-            "  correct candidates (%)": 100 * float(np.mean([y for i in self.rs for y in i.labels])),
+            "  correct candidate next steps (%)": 100 * float(np.mean([y for i in self.rs for y in i.labels])),
         }
 
     def subset(self, n_sc: int, n_aa: int, n_rs: int) -> "Benchmark":

@@ -422,9 +422,15 @@ class CausalLMJudge(Judge):
 
         if not hasattr(self, "_cache_kw"):
             params = inspect.signature(self.model.forward).parameters
-            self._cache_kw = "cache" if "cache" in params else "past_key_values"
+            self._cache_kw = {"cache" if "cache" in params else "past_key_values": None}
+            # only the last position's logits are needed: skip the rest of the LM head (49k x 576 for SmolLM2)
+            for name in ("logits_to_keep", "num_logits_to_keep"):
+                if name in params:
+                    self._cache_kw[name] = 1
+                    break
+        kwargs = {k: (cache if v is None else v) for k, v in self._cache_kw.items()}
         with torch.no_grad():
-            return self.model(input_ids=ids, use_cache=True, **{self._cache_kw: cache})
+            return self.model(input_ids=ids, use_cache=True, **kwargs)
 
     def _branch(self, cache, suffix: str) -> float:
         """Score a suffix on top of the cached prefix, then drop it from the cache again."""
