@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -71,7 +71,7 @@ class TrainConfig:
     max_steps: Optional[int] = None  # stop early (the `ci` profile)
     train_subset: Optional[int] = None  # use only the first N training images (fixed order)
     seed: int = 0
-    num_threads: int = 1
+    num_threads: int = 1           # torch CPU threads (not part of the cache key)
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def _cpu_state(model: nn.Module) -> dict:
 
 def _train_loop(model: nn.Module, data: dict, cfg: TrainConfig, step_fn, desc: str,
                 progress: bool, eval_fn, device: torch.device = torch.device("cpu")) -> list:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm   # plain text bars: readable in stored notebook outputs
 
     x_all, y_all = data["x_train"], data["y_train"]
     if cfg.train_subset:
@@ -234,7 +234,7 @@ def _train_loop(model: nn.Module, data: dict, cfg: TrainConfig, step_fn, desc: s
     steps_per_epoch = max(1, n // cfg.batch_size)
     opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
     history, running, t0 = [], [], time.time()
-    bar = tqdm(total=total, desc=desc, disable=not progress, mininterval=5)
+    bar = tqdm(total=total, desc=desc, disable=not progress, mininterval=60)
     for step, idx in enumerate(_batches(n, cfg.batch_size, cfg.epochs, gen)):
         if step >= total:
             break
@@ -276,7 +276,7 @@ def fit_vim(model_cfg: VimConfig, cfg: TrainConfig, data: dict, data_tag: str,
     ``eval_subset``: test images (a fixed random subset) for the per-epoch accuracy.
     ``device`` is not part of the cache key (weights made on a GPU are reused on the CPU).
     """
-    key = config_key("vim", model_cfg, cfg, data_tag)
+    key = config_key("vim", model_cfg, replace(cfg, num_threads=1), data_tag)
     path = weights_dir() / f"vim-{key}.pt"
     if cache and path.is_file() and not force:
         model, blob = _load_cached(path, lambda: Vim(model_cfg), device)
@@ -307,7 +307,7 @@ def fit_dyvm(teacher: TrainResult, dyvm_cfg: DyVMConfig, cfg: TrainConfig, data:
              progress: bool = True, eval_subset: Optional[int] = 2000,
              device: str = "cpu") -> TrainResult:
     """DyVM fine-tuning from a trained Vim (also the frozen teacher), as in the DyVM scripts."""
-    key = config_key("dyvm", teacher.key, dyvm_cfg, cfg, loss_cfg)
+    key = config_key("dyvm", teacher.key, dyvm_cfg, replace(cfg, num_threads=1), loss_cfg)
     path = weights_dir() / f"dyvm-{key}.pt"
     if cache and path.is_file() and not force:
         model, blob = _load_cached(path, lambda: DyVM(dyvm_cfg), device)
