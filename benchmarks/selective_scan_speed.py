@@ -52,7 +52,7 @@ def plot(rows: list[dict], path: Path) -> None:
     r = [row for row in rows if row["impl"] == "chunked"]
     ax2.axhline(10, color="grey", ls=":", lw=1)
     ax2.set(xlabel="sequence length L", ylabel="speed-up (x)", ylim=(0, None),
-            title=f"chunked vs reference (batch {r[0]['batch']}, E {r[0]['d_inner']}, N {r[0]['d_state']})")
+            title=f"fast scans vs reference (batch {r[0]['batch']}, E {r[0]['d_inner']}, N {r[0]['d_state']})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

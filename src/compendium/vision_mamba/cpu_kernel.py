@@ -10,7 +10,8 @@ the reverse-time recurrence, as mamba-ssm's CUDA kernel does per chunk.
 
 It is compiled with the system C compiler (``cc``, or ``$CC``) into the cache folder
 (``<cache>/artifacts/vision_mamba/kernels``, keyed by source, flags and CPU) the first
-time it is needed, in about a second, and loaded with ``ctypes``. Where no compiler
+time it is needed, in about a second, and loaded with ``ctypes``. The batch is split over
+``torch.get_num_threads()`` Python threads (``ctypes`` releases the GIL). Where no compiler
 works, :func:`load` returns None and :mod:`.selective_scan` falls back to the pure
 PyTorch chunked scan with a warning. float32 only.
 """
@@ -37,7 +38,7 @@ SOURCE = r"""
 
 /* Layouts (row-major, float32): u, delta, z, y, gu, gdelta, gz: (b, l, d);
    B, C, gB, gC: (b, l, n); A, gA: (n, d) (A transposed); bias, D, gbias, gD: (d);
-   h_last: (b, n, d); H (scratch): (l, n, d); g, zeros: (n, d); w (scratch): (3, d).
+   h_last: (b, n, d); H, E (scratch): (l, n, d); g, zeros: (n, d); w (scratch): (3, d).
    dt = softplus(delta + bias) (when softplus), else delta + bias;
    h_t = exp(dt_t * A) * h_{t-1} + dt_t * u_t * B_t ;  y_t = sum_n C_t[n] h_t[n, :];
    out_t = (y_t + D * u_t) * silu(z_t). bias, D, z may be NULL.                      */
@@ -97,8 +98,8 @@ void scan_fwd(const float *u, const float *delta, const float *bias, int softplu
 void scan_bwd(const float *u, const float *delta, const float *bias, int softplus,
               const float *A, const float *B, const float *C, const float *D, const float *z,
               const float *gout, float *gu, float *gdelta, float *gA, float *gB, float *gC,
-              float *gD, float *gbias, float *gz, float *H, float *g, const float *zeros,
-              float *w, int b, int l, int d, int n)
+              float *gD, float *gbias, float *gz, float *H, float *E, float *g,
+              const float *zeros, float *w, int b, int l, int d, int n)
 {
     const long nd = (long)n * d;
     float *dt = w, *gy = w + d, *gdt = w + 2 * d;
@@ -108,15 +109,18 @@ void scan_bwd(const float *u, const float *delta, const float *bias, int softplu
             const long row = (long)bb * l + t;
             const float *u_t = u + row * d, *B_t = B + row * n;
             const float *Hp = t ? H + (t - 1) * nd : zeros;
-            float *Ht = H + t * nd;
+            float *Ht = H + t * nd, *Et = E + t * nd;
             dt_row(delta + row * d, bias, softplus, dt, d);
             for (int k = 0; k < n; ++k) {
                 const float Bk = B_t[k];
                 const float *Ak = A + (long)k * d, *hp = Hp + (long)k * d;
-                float *ht = Ht + (long)k * d;
+                float *ht = Ht + (long)k * d, *et = Et + (long)k * d;
                 #pragma omp simd
-                for (int j = 0; j < d; ++j)
-                    ht[j] = expf(dt[j] * Ak[j]) * hp[j] + dt[j] * u_t[j] * Bk;
+                for (int j = 0; j < d; ++j) {
+                    const float a = expf(dt[j] * Ak[j]);
+                    et[j] = a;                       /* kept for the reverse sweep */
+                    ht[j] = a * hp[j] + dt[j] * u_t[j] * Bk;
+                }
             }
         }
         /* reverse sweep; g holds a_{t+1} * dL/dh_{t+1} */
@@ -125,7 +129,7 @@ void scan_bwd(const float *u, const float *delta, const float *bias, int softplu
             const long row = (long)bb * l + t;
             const float *u_t = u + row * d, *go_t = gout + row * d;
             const float *B_t = B + row * n, *C_t = C + row * n;
-            const float *Hp = t ? H + (t - 1) * nd : zeros, *Ht = H + t * nd;
+            const float *Hp = t ? H + (t - 1) * nd : zeros, *Ht = H + t * nd, *Et = E + t * nd;
             float *gu_t = gu + row * d, *gdelta_t = gdelta + row * d;
             float *gB_t = gB + row * n, *gC_t = gC + row * n;
             dt_row(delta + row * d, bias, softplus, dt, d);
@@ -162,12 +166,13 @@ void scan_bwd(const float *u, const float *delta, const float *bias, int softplu
             for (int k = 0; k < n; ++k) {
                 const float Bk = B_t[k], Ck = C_t[k];
                 const float *Ak = A + (long)k * d, *hp = Hp + (long)k * d, *ht = Ht + (long)k * d;
+                const float *ek = Et + (long)k * d;
                 float *gk = g + (long)k * d, *gAk = gA + (long)k * d;
                 float sC = 0.f, sB = 0.f;
                 #pragma omp simd reduction(+:sC,sB)
                 for (int j = 0; j < d; ++j) {
                     const float G = gy[j] * Ck + gk[j];
-                    const float a = expf(dt[j] * Ak[j]);
+                    const float a = ek[j];
                     const float S = G * a * hp[j];
                     sC += gy[j] * ht[j];
                     sB += G * dt[j] * u_t[j];
@@ -244,7 +249,7 @@ def load():
         f = ctypes.c_void_p
         i = ctypes.c_int
         lib.scan_fwd.argtypes = [f, f, f, i] + [f] * 8 + [i] * 4
-        lib.scan_bwd.argtypes = [f, f, f, i] + [f] * 18 + [i] * 4
+        lib.scan_bwd.argtypes = [f, f, f, i] + [f] * 19 + [i] * 4
         lib.scan_fwd.restype = lib.scan_bwd.restype = None
         _lib = lib
     except Exception as exc:  # noqa: BLE001 - any failure means: use the PyTorch scan
@@ -326,6 +331,7 @@ def scan_backward(u, delta, At, B, C, gout, D=None, z=None, bias=None, softplus=
         gD = torch.zeros_like(D) if D is not None else None
         gbias = torch.zeros_like(bias) if bias is not None else None
         H = u.new_empty(max(l, 1), n, d)
+        E = u.new_empty(max(l, 1), n, d)
         g = u.new_empty(n, d)
         zeros = u.new_zeros(n, d)
         w = u.new_empty(3, d)
@@ -333,7 +339,7 @@ def scan_backward(u, delta, At, B, C, gout, D=None, z=None, bias=None, softplus=
         lib.scan_bwd(_ptr(sl(u)), _ptr(sl(delta)), _ptr(bias), int(softplus), _ptr(At), _ptr(sl(B)),
                      _ptr(sl(C)), _ptr(D), _ptr(sl(z)), _ptr(sl(gout)), _ptr(sl(gu)), _ptr(sl(gdelta)),
                      _ptr(gAt), _ptr(sl(gB)), _ptr(sl(gC)), _ptr(gD), _ptr(gbias), _ptr(sl(gz)),
-                     _ptr(H), _ptr(g), _ptr(zeros), _ptr(w), e - s, l, d, n)
+                     _ptr(H), _ptr(E), _ptr(g), _ptr(zeros), _ptr(w), e - s, l, d, n)
         return gAt, gD, gbias
 
     parts = _run([lambda s=s, e=e: job(s, e) for s, e in _parts(b)])
