@@ -144,7 +144,7 @@ def _segments(l: int, chunk: int):
 
 def _blk(x: Tensor) -> Tensor:
     """(b, k, l) -> contiguous (b, l, k); free when x is a transposed view of (b, l, k)."""
-    return x.mT if x.stride(1) == 1 and x.mT.is_contiguous() else x.mT.contiguous()
+    return x.mT.contiguous()
 
 
 def _steps(x: Tensor, s: int, e: int) -> Tensor:
