@@ -78,6 +78,7 @@ class RetrainResult:
     key: str
     seconds: float           # wall-clock of the training steps (evaluation excluded)
     cached: bool
+    device: str = "cpu"      # where the training ran
 
     @property
     def minutes(self) -> float:
@@ -114,24 +115,26 @@ def training_free(teacher, merges: dict[str, Optional[MergeConfig]], x_test: np.
 
 def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
             eval_subset: Optional[int] = 2000, cache: bool = True, force: bool = False,
-            progress: bool = True) -> RetrainResult:
+            progress: bool = True, device: str = "cpu") -> RetrainResult:
     """Re-train the merged copy of ``teacher`` (a ``TrainResult`` of ``fit_vim`` or a Vim).
 
     ``data``: dict with x_train, y_train, x_test, y_test (uint8 images, int labels).
     History: epoch 0 is the merged model before re-training; each later record has the
     epoch's lr, mean loss / CE / KL, the test accuracy on ``eval_subset`` images and the
-    cumulative training seconds.
+    cumulative training seconds. ``device`` and ``num_threads`` are not part of the cache key
+    (students re-trained on a GPU are reused on the CPU; their seconds say where they were made
+    only through the ``device`` stored beside them).
     """
     from tqdm.auto import tqdm
 
-    key = config_key("rmeeto", _teacher_key(teacher), merge, cfg, eval_subset)
+    key = config_key("rmeeto", _teacher_key(teacher), merge, replace(cfg, num_threads=1), eval_subset)
     path = weights_dir() / f"rmeeto-{key}.pt"
-    dense = _dense(teacher).eval()
+    dense = _dense(teacher).to(device).eval()
     if cache and path.is_file() and not force:
         blob = torch.load(path, map_location="cpu", weights_only=False)
         model = RMeeToVim.from_vim(dense, merge, drop_path_rate=cfg.drop_path_rate)
         model.load_state_dict(blob["state_dict"])
-        return RetrainResult(model.eval(), blob["history"], key, blob["seconds"], True)
+        return RetrainResult(model.eval(), blob["history"], key, blob["seconds"], True, blob.get("device", "cpu"))
 
     torch.set_num_threads(cfg.num_threads)
     seed_everything(cfg.seed)
@@ -182,7 +185,7 @@ def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
             x = to_tensor(x_all[idx])
             if cfg.augment:
                 x = augment(x, gen)
-            y = torch.from_numpy(y_all[idx])
+            x, y = x.to(device), torch.from_numpy(y_all[idx]).to(device)
             with torch.no_grad():
                 t_logits = teacher_m(x)
             loss, parts = distill_loss(student(x), t_logits, y, cfg.distill_weight,
@@ -206,6 +209,8 @@ def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{lr:.1e}")
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
         train_seconds += time.perf_counter() - t0
         rec = {"epoch": epoch + 1, "lr": lr, "loss": float(np.mean(losses)), "ce": float(np.mean(ces)),
                "kl": float(np.mean(kls)), "updates": updates, "time_s": round(train_seconds, 1),
@@ -217,6 +222,7 @@ def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
     bar.close()
     student.eval()
     if cache:
-        torch.save({"state_dict": student.state_dict(), "history": history, "seconds": train_seconds,
+        torch.save({"state_dict": {k: v.detach().cpu() for k, v in student.state_dict().items()},
+                    "history": history, "seconds": train_seconds, "device": str(device),
                     "merge": merge.to_dict(), "retrain_cfg": asdict(cfg)}, path)
-    return RetrainResult(student, history, key, train_seconds, False)
+    return RetrainResult(student, history, key, train_seconds, False, str(device))
