@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -52,3 +54,16 @@ def test_run_grid_runs_gfs_and_mlp(load):
     gfs = runs[runs["variant"] == "SAGE+GFS"].iloc[0]
     assert gfs["in_gnn"] == 851 and gfs["in_mlp"] == 852
     assert len(summarise(runs)) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("FULL_TEST") != "1",
+                    reason="spawns two worker processes that import torch and PyG (~10 s idle, minutes under load): FULL_TEST=1")
+def test_run_grid_in_worker_processes_gives_the_same_rows(load):
+    g = load("texas_4_classes")
+    cfg = TrainConfig(hidden=8, lr=1e-2, steps=3)
+    jobs = [("GCN", 1.0), ("MLP", 0.0)]
+    serial = run_grid([g], jobs, cfg, [0], progress=False)
+    parallel = run_grid([g], jobs, cfg, [0], progress=False, workers=2)
+    cols = ["dataset", "model", "variant", "split", "val", "test", "best_step"]
+    pd.testing.assert_frame_equal(serial[cols], parallel[cols])

@@ -90,12 +90,14 @@ def tfi_scores(source: str = "official", root: str | os.PathLike | None = None, 
 # --------------------------------------------------------------------------- main table
 
 
-def main_table(graphs: Sequence[GraphData], cfg: TrainConfig, models: Sequence[str] = GNN_NAMES,
+def main_table(graphs: Sequence[GraphData], cfg, models: Sequence[str] = GNN_NAMES,
                splits: Iterable[int] | dict[str, Iterable[int]] = range(10), ratios: dict | float | None = None,
-               scores=None, with_mlp: bool = True, progress: bool = True, workers: int = 1) -> pd.DataFrame:
+               scores=None, with_mlp: bool = True, progress: bool = True, workers: int = 1,
+               default_splits: Iterable[int] = range(10)) -> pd.DataFrame:
     """Every GNN as plain model (r = 1) and with GFS (r from :func:`ratio_for`), plus the MLP (r = 0).
 
-    ``splits`` may be a dict per dataset name (fewer splits for the large graphs). Returns one row per run.
+    ``cfg``: a :class:`TrainConfig` or a function of the graph returning one. ``splits`` may be a dict
+    per dataset name (fewer splits for the large graphs). Returns one row per run.
     """
     scores = scores or tfi_scores("official")
 
@@ -104,7 +106,7 @@ def main_table(graphs: Sequence[GraphData], cfg: TrainConfig, models: Sequence[s
         out = [(m, rr) for m in models for rr in (1.0, r)]
         return out + ([("MLP", 0.0)] if with_mlp else [])
 
-    split_fn = (lambda g: splits.get(g.name, range(10))) if isinstance(splits, dict) else splits
+    split_fn = (lambda g: splits.get(g.name, default_splits)) if isinstance(splits, dict) else splits
     return run_grid(graphs, jobs, cfg, split_fn, scores=scores, progress=progress, workers=workers)
 
 
@@ -160,7 +162,7 @@ def headline(cases: pd.DataFrame) -> dict:
 # --------------------------------------------------------------------------- selection and ratio
 
 
-def selection_comparison(graphs: Sequence[GraphData], cfg: TrainConfig, model: str = "GCN",
+def selection_comparison(graphs: Sequence[GraphData], cfg, model: str = "GCN",
                          methods: Sequence[str] = ("TFI", "MI (no graph)", "h_GE", "h_attr", "h_sim-cos",
                                                    "h_sim-euc", "h_CTF", "random"),
                          ratios: dict | float | None = None, splits: Iterable[int] = range(10),
@@ -186,7 +188,7 @@ def selection_comparison(graphs: Sequence[GraphData], cfg: TrainConfig, model: s
     return pd.concat(frames + [base], ignore_index=True)
 
 
-def ratio_sensitivity(graphs: Sequence[GraphData], cfg: TrainConfig, model: str = "GCN",
+def ratio_sensitivity(graphs: Sequence[GraphData], cfg, model: str = "GCN",
                       ratios: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
                       splits: Iterable[int] = range(10), scores=None, progress: bool = True, workers: int = 1) -> pd.DataFrame:
     """Test metric as a function of GFS's r (0 = MLP, 1 = plain GNN), TFI ranking."""
@@ -195,9 +197,18 @@ def ratio_sensitivity(graphs: Sequence[GraphData], cfg: TrainConfig, model: str 
     return run_grid(graphs, jobs, cfg, list(splits), scores=scores, progress=progress, workers=workers)
 
 
-def tfi_agreement(graphs: Sequence[GraphData], splits: Sequence[int] = (0, 1), root=None) -> pd.DataFrame:
-    """Our TFI against the authors' vectors, per dataset and split (see :func:`compare_with_official`)."""
-    return pd.concat([compare_with_official(g, list(splits), root=root) for g in graphs], ignore_index=True)
+def tfi_agreement(graphs: Sequence[GraphData], splits: Sequence[int] = (0, 1), root=None, n_jobs: int | None = None,
+                  progress: bool = True, ours: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Our TFI against the authors' vectors, per dataset and split (see :func:`compare_with_official`).
+
+    ``ours``: precomputed ``{dataset: [len(splits), F]}`` TFI (e.g. from :func:`tfi_per_split`).
+    """
+    from .harness import tqdm
+
+    frames = [compare_with_official(g, list(splits), root=root, n_jobs=n_jobs,
+                                    ours=None if ours is None else ours.get(g.name))
+              for g in tqdm(list(graphs), desc="TFI", disable=not progress, leave=False)]
+    return pd.concat(frames, ignore_index=True)
 
 
 # --------------------------------------------------------------------------- figures
@@ -212,7 +223,7 @@ def plot_gain_heatmap(cases: pd.DataFrame, ax=None, value: str = "gain"):
     cols = [m for m in GNN_NAMES if m in piv.columns]
     piv, sig = piv[cols], sig[cols]
     if ax is None:
-        _, ax = plt.subplots(figsize=(1.0 + 0.9 * len(cols), 0.6 + 0.45 * len(piv)))
+        _, ax = plt.subplots(figsize=(max(4.0, 1.5 + 0.9 * len(cols)), max(2.5, 0.8 + 0.45 * len(piv))))
     lim = float(np.nanmax(np.abs(piv.to_numpy()))) or 1.0
     im = ax.imshow(piv.to_numpy(), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right")

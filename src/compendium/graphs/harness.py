@@ -16,6 +16,7 @@ code seeds once and runs the splits in sequence).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Iterable
 
@@ -23,7 +24,9 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+with warnings.catch_warnings():  # "IProgress not found": fall back to text bars quietly
+    warnings.simplefilter("ignore")
+    from tqdm.auto import tqdm
 
 from .datasets import GraphData
 from .gfs import GFSModel, split_features, variant_name
@@ -155,12 +158,12 @@ def train_run(p: Prepared, model: str, ratio: float, split: int, cfg: TrainConfi
     net = build_model(model, in_gnn, in_mlp, p.data.num_targets, cfg).to(p.device)
     if model == "MLP":
         x_gnn, x_mlp = None, p.x
-    opt = torch.optim.AdamW(parameter_groups(net, cfg.weight_decay), lr=cfg.lr)
+    opt = torch.optim.AdamW(parameter_groups(net, cfg.weight_decay), lr=cfg.lr, foreach=True)
     loss_fn = F.binary_cross_entropy_with_logits if p.binary else F.cross_entropy
     best_val, best_test, best_step = -float("inf"), float("nan"), 0
     sync = torch.cuda.synchronize if p.device.startswith("cuda") else (lambda: None)
     sync()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for step in range(1, cfg.steps + 1):
         net.train()
         logits = net(x_gnn, x_mlp, p.ctx)
@@ -176,10 +179,10 @@ def train_run(p: Prepared, model: str, ratio: float, split: int, cfg: TrainConfi
             if val > best_val:
                 best_val, best_test, best_step = val, _metric(p, logits, test_idx), step
     sync()
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     return {"dataset": p.data.name, "model": model, "variant": variant_name(model, ratio), "ratio": ratio,
             "split": split, "val": best_val, "test": best_test, "best_step": best_step, "metric": p.data.metric,
-            "seconds": seconds, "steps": cfg.steps, "in_gnn": in_gnn, "in_mlp": in_mlp,
+            "seconds": seconds, "cpu_seconds": cpu_seconds, "steps": cfg.steps, "in_gnn": in_gnn, "in_mlp": in_mlp,
             "params": sum(q.numel() for q in net.parameters())}
 
 
@@ -206,7 +209,7 @@ def _run_chunk(task) -> list[dict]:
 
 
 def run_grid(graphs: Iterable[GraphData], jobs: Iterable[tuple[str, float]] | Callable[[GraphData], Iterable[tuple[str, float]]],
-             cfg: TrainConfig, splits: Iterable[int] | Callable[[GraphData], Iterable[int]] = range(10),
+             cfg: TrainConfig | Callable[[GraphData], TrainConfig], splits: Iterable[int] | Callable[[GraphData], Iterable[int]] = range(10),
              scores: ScoreFn | None = None, progress: bool = True, extra: dict | None = None,
              workers: int = 1) -> pd.DataFrame:
     """Run every ``(model, ratio)`` job on every graph and split; one row per run.
@@ -214,9 +217,11 @@ def run_grid(graphs: Iterable[GraphData], jobs: Iterable[tuple[str, float]] | Ca
     ``jobs`` / ``splits`` may be callables of the graph (per-dataset ratios or split counts).
     ``scores(graph, split)`` gives the feature ranking for GFS runs. ``extra`` columns are added to
     every row (e.g. the selection method). ``workers > 1`` trains in that many processes, one torch
-    thread each (one task = one model on all its splits of one graph).
+    thread each (one task = one model on all its splits of one graph). ``cfg`` may be a function of
+    the graph (per-dataset step counts).
     """
-    chunks = []  # (graph, [(model, ratio, split, scores, extra)])
+    cfg_for = cfg if callable(cfg) else (lambda _g: cfg)
+    chunks = []  # (graph, [(model, ratio, split, scores, extra)], cfg)
     for g in graphs:
         js = list(jobs(g) if callable(jobs) else jobs)
         ss = list(splits(g) if callable(splits) else splits)
@@ -226,16 +231,16 @@ def run_grid(graphs: Iterable[GraphData], jobs: Iterable[tuple[str, float]] | Ca
             for s in ss:
                 sc = scores(g, int(s)) if (scores is not None and 0.0 < r < 1.0 and m != "MLP") else None
                 items.append((m, r, int(s), sc, extra))
-            chunks.append((g, items))
+            chunks.append((g, items, cfg_for(g)))
     rows: list[dict] = []
-    bar = tqdm(total=sum(len(c[1]) for c in chunks), disable=not progress, desc="runs", leave=False)
+    bar = tqdm(total=sum(len(c[1]) for c in chunks), disable=not progress, desc="runs", leave=False, mininterval=5.0)
     if workers <= 1:
         prepared: dict[str, Prepared] = {}
-        for g, items in chunks:
+        for g, items, c in chunks:
             if g.name not in prepared:
-                prepared = {g.name: prepare(g, cfg.device)}  # one dataset in memory at a time
+                prepared = {g.name: prepare(g, c.device)}  # one dataset in memory at a time
             for m, r, s, sc, ex in items:
-                row = train_run(prepared[g.name], m, r, s, cfg, sc)
+                row = train_run(prepared[g.name], m, r, s, c, sc)
                 row.update(ex or {})
                 rows.append(row)
                 bar.update()
@@ -245,7 +250,7 @@ def run_grid(graphs: Iterable[GraphData], jobs: Iterable[tuple[str, float]] | Ca
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-            futures = [ex.submit(_run_chunk, (g, items, cfg, 1)) for g, items in chunks]
+            futures = [ex.submit(_run_chunk, (g, items, c, 1)) for g, items, c in chunks]
             results: list[list[dict]] = [[] for _ in futures]
             from concurrent.futures import as_completed
 

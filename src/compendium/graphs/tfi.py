@@ -76,7 +76,7 @@ def neighbour_average(x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor
 
 
 def tfi(x: torch.Tensor, edge_index: torch.Tensor, y: torch.Tensor, train_idx: torch.Tensor | None = None,
-        random_state: int | None = 0, n_neighbors: int = 3, z_norm: bool = True) -> np.ndarray:
+        random_state: int | None = 0, n_neighbors: int = 3, z_norm: bool = True, n_jobs: int | None = None) -> np.ndarray:
     """TFI of every feature column (length ``F``), on the training nodes ``train_idx`` (all if None).
 
     ``random_state`` fixes scikit-learn's jitter (the official code passes none: its values are not
@@ -89,11 +89,11 @@ def tfi(x: torch.Tensor, edge_index: torch.Tensor, y: torch.Tensor, train_idx: t
     if train_idx is not None:
         agg, yy = agg[train_idx], y[train_idx]
     return mutual_info_classif(agg.numpy().astype(np.float64), yy.numpy(), n_neighbors=n_neighbors,
-                               random_state=random_state)
+                               random_state=random_state, n_jobs=n_jobs)
 
 
 def tfi_per_split(g: GraphData, splits: list[int] | None = None, random_state: int | None = 0,
-                  cache_dir: str | os.PathLike | None = None) -> np.ndarray:
+                  cache_dir: str | os.PathLike | None = None, n_jobs: int | None = None) -> np.ndarray:
     """``[len(splits), F]`` TFI, one row per split (training nodes of that split).
 
     With ``cache_dir`` the vectors are stored as ``<name>_tfi_split<i>_seed<s>.npy`` and reused.
@@ -107,7 +107,7 @@ def tfi_per_split(g: GraphData, splits: list[int] | None = None, random_state: i
             if path.exists():
                 rows.append(np.load(path))
                 continue
-        v = tfi(g.x, g.edge_index, g.y, g.split(i)[0], random_state=random_state)
+        v = tfi(g.x, g.edge_index, g.y, g.split(i)[0], random_state=random_state, n_jobs=n_jobs)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, v)
@@ -148,23 +148,24 @@ def _top_overlap(a: np.ndarray, b: np.ndarray, frac: float) -> float:
     return len(ta & tb) / k
 
 
-def seed_agreement(g: GraphData, split: int = 0, seeds: tuple[int, int] = (0, 1)) -> float:
+def seed_agreement(g: GraphData, split: int = 0, seeds: tuple[int, int] = (0, 1), n_jobs: int | None = None) -> float:
     """Spearman correlation between our TFI with two estimator seeds: the noise floor of any comparison."""
     tr = g.split(split)[0]
-    a = tfi(g.x, g.edge_index, g.y, tr, random_state=seeds[0])
-    b = tfi(g.x, g.edge_index, g.y, tr, random_state=seeds[1])
+    a = tfi(g.x, g.edge_index, g.y, tr, random_state=seeds[0], n_jobs=n_jobs)
+    b = tfi(g.x, g.edge_index, g.y, tr, random_state=seeds[1], n_jobs=n_jobs)
     return float(spearmanr(a, b).statistic)
 
 
 def compare_with_official(g: GraphData, splits: list[int] | None = None, root: str | os.PathLike | None = None,
-                          ours: np.ndarray | None = None, frac: float = 0.5, with_seed_floor: bool = True) -> pd.DataFrame:
+                          ours: np.ndarray | None = None, frac: float = 0.5, with_seed_floor: bool = True,
+                          n_jobs: int | None = None) -> pd.DataFrame:
     """Per split: Spearman / Kendall rank correlation of our TFI with the authors', top-``frac``
     overlap (the features GFS would send to the GNN branch at ``r = frac``), both means, and (optionally)
     the Spearman correlation between two of our own seeds (the estimator's noise floor).
     """
     splits = list(range(min(g.num_splits, 10))) if splits is None else list(splits)
     if ours is None:
-        ours = tfi_per_split(g, splits)
+        ours = tfi_per_split(g, splits, n_jobs=n_jobs)
     rows = []
     for k, i in enumerate(splits):
         ref = load_official_tfi(g.name, i, root)
@@ -175,7 +176,7 @@ def compare_with_official(g: GraphData, splits: list[int] | None = None, root: s
                f"top-{int(frac * 100)}% overlap": _top_overlap(mine, ref, frac),
                "mean ours": float(mine.mean()), "mean official": float(ref.mean())}
         if with_seed_floor:
-            other = tfi(g.x, g.edge_index, g.y, g.split(i)[0], random_state=12345)
+            other = tfi(g.x, g.edge_index, g.y, g.split(i)[0], random_state=12345, n_jobs=n_jobs)
             row["spearman ours seed vs seed"] = float(spearmanr(mine, other).statistic)
         rows.append(row)
     return pd.DataFrame(rows)
