@@ -54,6 +54,7 @@ __all__ = [
     "bipartite_soft_matching",
     "apply_merge",
     "merge_wavg",
+    "merge_sources",
     "merge_points",
     "token_schedule",
     "matching_flops",

@@ -39,7 +39,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-from torch import nn
 
 from .cifar import augment, to_tensor
 from .rmeeto import MergeConfig, RMeeToVim, distill_loss
