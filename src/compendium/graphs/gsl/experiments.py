@@ -34,7 +34,8 @@ from .train import GSL_RECIPE, GSLData, fit
 
 __all__ = [
     "Variant", "csbm_batch", "csbm_study", "run_variant", "run_variants", "main_variants", "fusion_variants", "paired", "gsl_vs_baseline",
-    "ablation", "claim_no_mi_gain", "claim_bases_drive_gains", "claim_gsl_not_consistent", "new_graph",
+    "ablation", "claim_no_mi_gain", "claim_bases_drive_gains", "claim_gsl_not_consistent", "claim_fusion_designs",
+    "new_graph", "paper_claims", "plot_csbm",
 ]
 
 
@@ -348,3 +349,79 @@ def claim_gsl_not_consistent(cmp: pd.DataFrame, consistent: float = 0.8, alpha: 
                 f"better in {better}, worse in {worse}, no significant difference in {tie}; mean gain "
                 f"{cmp.gain.mean():+.2f} points (median {cmp.gain.median():+.2f}).")
     return holds, evidence
+
+
+# ------------------------------------------------------------------------------------- the paper's claims, figure
+
+
+def paper_claims() -> dict[str, dict]:
+    """The claims recorded in ``compendium/published/gsl.yaml`` (id → text, source)."""
+    from importlib import resources
+
+    import yaml
+
+    raw = yaml.safe_load(resources.files("compendium.published").joinpath("gsl.yaml").read_text())
+    return {c["id"]: c for c in raw.get("claims", [])}
+
+
+def claim_fusion_designs(fus: pd.DataFrame, alpha: float = 0.05) -> tuple[bool | None, str, pd.DataFrame]:
+    """"Early fusion and parameter separation are effective": from :func:`gsl_vs_baseline` rows of
+    the fusion ablation, the mean gain over the no-GSL baseline of each (fusion, shared) design.
+    Holds when early fusion with separate parameters has the highest mean gain of the fused designs
+    and is not significantly worse than the baseline on most datasets; not supported when another
+    design is better by more than one point on average; inconclusive otherwise."""
+    f = fus.copy()
+    f["design"] = np.where(f.fusion == "single", "new graph only",
+                           f.fusion + np.where(f.shared.astype(bool), ", shared", ", separate"))
+    per = f.groupby("design").agg(gain=("gain", "mean"), better=("outcome", lambda o: int((o == "better").sum())),
+                                   worse=("outcome", lambda o: int((o == "worse").sum())), n=("outcome", "size"))
+    per = per.sort_values("gain", ascending=False)
+    fused = per.drop(index="new graph only", errors="ignore")
+    es = "early, separate"
+    if es not in fused.index:
+        return None, "early fusion with separate parameters was not run", per
+    top = fused.index[0]
+    gap = fused.gain.iloc[0] - fused.loc[es, "gain"]
+    worse_most = fused.loc[es, "worse"] > fused.loc[es, "n"] / 2
+    holds = True if (top == es and not worse_most) else (False if gap > 1.0 or worse_most else None)
+    evidence = (f"{f.dataset.nunique()} datasets × {f.construction.nunique()} constructions, GCN on basis "
+                f"{', '.join(sorted(f.basis.unique()))}; mean gain over the same GCN without GSL, in points: "
+                + "; ".join(f"{i} {r.gain:+.2f} (better {r.better}, worse {r.worse} of {r.n})" for i, r in per.iterrows())
+                + f". Best fused design: {top}.")
+    return holds, evidence, per
+
+
+def plot_csbm(csbm: pd.DataFrame, construction: str = "knn"):
+    """The paper's Figure 1/3 set-up: MI (top) and test accuracy (bottom) against homophily, one
+    column per basis; mean over seeds with a ±1 std band. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    df = csbm[csbm.construction == construction]
+    bases = list(dict.fromkeys(df.basis))
+    acc_cols = [c for c in ("MLP(B)", "GCN(B,A)", "GCN(B,A')", "GCN(B,A+A')") if c in df.columns]
+    rows = 2 if acc_cols else 1
+    fig, axes = plt.subplots(rows, len(bases), figsize=(5.2 * len(bases), 3.6 * rows), squeeze=False, sharex=True)
+    mi_lines = [("I_B", "I(Y; B)", "black"), ("I_AB", "I(Y; ÂB), original graph", "tab:green"),
+                ("I_A'B", f"I(Y; Â'B), {construction} graph", "tab:red")]
+    acc_lines = {"MLP(B)": "black", "GCN(B,A)": "tab:green", "GCN(B,A')": "tab:red", "GCN(B,A+A')": "tab:purple"}
+    for j, b in enumerate(bases):
+        g = df[df.basis == b].groupby("h")
+        for col, label, colour in mi_lines:
+            m, s = g[col].mean(), g[col].std(ddof=1).fillna(0)
+            axes[0, j].plot(m.index, m.values, marker="o", ms=3, color=colour, label=label)
+            axes[0, j].fill_between(m.index, m - s, m + s, color=colour, alpha=0.2)
+        axes[0, j].set_title(f"B = {'ÂX' if b == 'AX' else b}")
+        axes[0, j].set_ylabel("MI with labels (nats)")
+        if acc_cols:
+            for col in acc_cols:
+                m, s = g[col].mean(), g[col].std(ddof=1).fillna(0)
+                axes[1, j].plot(m.index, 100 * m.values, marker="o", ms=3, color=acc_lines[col],
+                                label=col.replace("B,", "B, ").replace("A+A'", "A + A'"))
+                axes[1, j].fill_between(m.index, 100 * (m - s), 100 * (m + s), color=acc_lines[col], alpha=0.15)
+            axes[1, j].set_ylabel("test accuracy (%)")
+        axes[-1, j].set_xlabel("homophily h of the original graph")
+    axes[0, -1].legend(fontsize=8, loc="best")
+    if acc_cols:
+        axes[1, -1].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
