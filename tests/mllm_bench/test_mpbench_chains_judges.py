@@ -161,3 +161,19 @@ def test_smollm2_judge_scores_in_range():
     judge = J.load_smollm2()
     s = judge.score_solutions([J.SolutionCase(_problem().text(), ["5 + 3 = 8", "8 * 2 = 16"])])[0]
     assert len(s) == 2 and all(-1 <= v <= 1 for v in s)
+
+
+def test_vision_language_judge_on_a_tiny_llava():
+    """The gpu profile's judge class, on a randomly initialised tiny LLaVA with an image."""
+    from compendium.mllm_bench.pebench import model as pe_model, scenes
+
+    world = scenes.make_world(3, 2, image_size=16, n_real_persons=1, real_per_person=1, n_pope=2, seed=0)
+    vlm = pe_model.tiny_llava(world, hidden=16, vision_hidden=16, layers=1, vision_layers=1)
+    vlm.processor.chat_template = (
+        "{% for m in messages %}{% for c in m['content'] %}{% if c['type'] == 'image' %}<image> "
+        "{% else %}{{ c['text'] }} {% endif %}{% endfor %}{% endfor %}answer :")
+    judge = J.VisionLanguageJudge(vlm.model, vlm.processor, name="tiny VLM")
+    image = world.samples[0].image
+    s = judge.score_solutions([J.SolutionCase("is there a red circle ?", ["yes", "no"], image)])[0]
+    c = judge.score_candidates([J.SearchCase("q", ["yes"], ["yes", "no", "yes"], image)])[0]
+    assert len(s) == 2 and len(c) == 3 and all(-1 <= v <= 1 for v in s + c)

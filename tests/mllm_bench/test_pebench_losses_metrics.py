@@ -166,3 +166,7 @@ def test_keyword_recall_rouge_pope():
     assert M.rouge_l("a c d", "a b c d") == pytest.approx(2 * 0.75 / 1.75)
     assert M.rouge_l("x y", "a b") == 0.0
     assert M.pope_accuracy(["yes", "No.", "maybe yes", "yes it is"], ["yes", "no", "yes", "no"]) == 50.0
+    # objects: answer 1 names both right; answer 2 names one right and hallucinates one -> TP 3, FP 1, FN 1
+    truth = ["red circle and green square", "blue triangle and white bar"]
+    assert M.object_f1(["red circle and green square", "blue triangle and black square"], truth) == pytest.approx(75.0)
+    assert M.object_f1(["i do not know", "nothing"], truth) == 0.0

@@ -31,7 +31,10 @@ def test_world_is_seeded_and_well_formed(world):
         assert {s.split for s in world.samples if s.kind == "pebench" and s.event == e} == {"train", "heldout"}
     img = world.samples[0].image
     assert img.shape == (24, 24, 3) and img.dtype == np.float32 and 0 <= img.min() and img.max() <= 1
-    assert {s.answer for s in world.pope} == {"yes", "no"}
+    assert all(s.question == S.OBJECTS_QUESTION and " and " in s.answer for s in world.pope)
+    # the real family shows only its own events: no forget target can appear in it
+    assert all(s.event >= world.meta["n_pebench_events"] for s in world.of("real"))
+    assert all(e < 5 for e in B.choose_targets(world, 1, 4, seed=1)["event"].events)
     for name, desc in S.EVENTS:  # every keyword is in its sentence: the true answer has recall 1
         kws = S.keywords_of(desc)
         assert 4 <= len(kws) <= 7 and set(kws) <= set(desc.split()), name

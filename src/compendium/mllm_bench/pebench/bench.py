@@ -50,7 +50,8 @@ def choose_targets(world: World, n_persons: int, n_events: int, *, seed: int = 0
     """Person, event and joint targets (the joint target is the person target plus the event target)."""
     rng = random.Random(seed)
     persons = tuple(sorted(rng.sample(range(len(world.persons)), n_persons)))
-    events = tuple(sorted(rng.sample(range(len(world.events)), n_events)))
+    n_pebench = world.meta.get("n_pebench_events", len(world.events))  # the real family's events are never targets
+    events = tuple(sorted(rng.sample(range(n_pebench), n_events)))
     return {"person": Target(persons=persons), "event": Target(events=events), "joint": Target(persons, events)}
 
 
@@ -197,7 +198,13 @@ def evaluate(vlm: VLM, world: World, target: Target, sets: dict[str, list] | Non
         return fn() if all(sets[k] for k in keys) else float("nan")
 
     out: dict[str, float] = {}
-    wf = guard(lambda: M.pope_accuracy(ask("pope", "pope"), [s.answer for s in sets["pope"]]), "pope")
+    def world_facts():  # POPE accuracy for yes/no questions, object F1 for the scaled-down object questions
+        preds, answers = ask("pope", "pope"), [s.answer for s in sets["pope"]]
+        if all(a in ("yes", "no") for a in answers):
+            return M.pope_accuracy(preds, answers)
+        return M.object_f1(preds, answers)
+
+    wf = guard(world_facts, "pope")
     if target.persons:
         out["P-Eff"] = M.person_efficacy(ask("pop_forget_train", "person"), names("pop_forget_train"), rule=name_rule)
         out["P-Gen"] = M.person_efficacy(ask("pop_forget_held", "person"), names("pop_forget_held"), rule=name_rule)
@@ -301,9 +308,10 @@ def unlearn(finetuned: VLM, method: str, world: World, target: Target, *, steps:
     concept_ids = concept_token_ids(vlm, world, target) if base == "SIU" else None
     if base == "BGD":
         fp, fe = _Pool(forget_set(world, target, "person"), rng), _Pool(forget_set(world, target, "event"), rng)
-        if "scales" not in hp:  # task balancing: each stream's initial forget NLL
+        if "scales" not in hp:  # task balancing: each stream's initial forget NLL, relative to their mean
             with torch.no_grad():
-                hp["scales"] = (float(L.nll(ref, _batch(vlm, fp.items[:64]))), float(L.nll(ref, _batch(vlm, fe.items[:64]))))
+                init = (float(L.nll(ref, _batch(vlm, fp.items[:64]))), float(L.nll(ref, _batch(vlm, fe.items[:64]))))
+            hp["scales"] = tuple(v / (sum(init) / 2) for v in init)
     eval_sets = eval_sets or evaluation_sets(world, target, n=n_eval, seed=seed, exclude=exclude)
 
     rows, stopped = [], False

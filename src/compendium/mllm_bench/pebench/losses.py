@@ -232,8 +232,9 @@ def bgd(model, b: UnlearnBatch, *, ref=None, scales=(1.0, 1.0), base: str = "gd"
     """Balanced gradient difference for joint person + event unlearning (**reconstructed**).
 
     Data balancing is done by the sampler (as many person as event forget samples per batch); task
-    balancing divides each forget NLL by its scale (by default the fine-tuned model's initial forget
-    NLL of that stream, so both targets move at the same relative speed):
+    balancing divides each forget NLL by its scale (the unlearning loop uses each stream's initial
+    forget NLL divided by the mean of the two, so both targets move at the same relative speed and
+    the total forget weight stays that of GD):
     L = -(L_f^p / s_p + L_f^e / s_e) / 2 + retain term, where the retain term is GD's retain NLL
     (``base="gd"``) or KL's KL to the fine-tuned model (``base="kl"``)."""
     lp, le = nll(model, b.forget_person), nll(model, b.forget_event)
@@ -245,7 +246,7 @@ def bgd(model, b: UnlearnBatch, *, ref=None, scales=(1.0, 1.0), base: str = "gd"
     else:
         raise ValueError("base must be 'gd' or 'kl'")
     return -forget + alpha * retain, {"forget_person_nll": _f(lp), "forget_event_nll": _f(le),
-                                      "retain": _f(retain)}
+                                      "forget_nll": _f((lp + le) / 2), "retain": _f(retain)}
 
 
 METHODS: dict[str, Callable] = {"GA": ga, "GD": gd, "KL": kl, "PO": po, "DPO": dpo, "NPO": npo, "SimNPO": simnpo,

@@ -16,9 +16,11 @@ the same on unseen images of the forget target, retain the non-target persons/ev
 benchmark, world fact general utility (POPE accuracy). Precision columns are in %, G-Eval and ROUGE-L
 in [0, 1].
 
-**Substitution.** G-Eval is GPT-4 as a judge and cannot run offline; we score event descriptions by
+**Substitutions.** G-Eval is GPT-4 as a judge and cannot run offline; we score event descriptions by
 *keyword recall* (the share of the event's keywords that appear in the answer) and report ROUGE-L
-beside it. Name "precision" is the exact-match rate of the full name (our reading).
+beside it. Name "precision" is the exact-match rate of the full name (our reading). World Fact is
+POPE accuracy in the paper (:func:`pope_accuracy`, for real POPE data); the scaled-down benchmark
+uses :func:`object_f1` on its own object questions.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "keyword_recall",
     "rouge_l",
     "pope_accuracy",
+    "object_f1",
     "person_efficacy",
     "event_efficacy",
 ]
@@ -88,6 +91,30 @@ def pope_accuracy(predictions: Sequence[str], answers: Sequence[str]) -> float:
         return w[0] if w else ""
 
     return 100.0 * float(np.mean([first(p) == normalise(a) for p, a in zip(predictions, answers)]))
+
+
+def object_f1(predictions: Sequence[str], answers: Sequence[str]) -> float:
+    """% F1 of the objects named ("red circle and green square"), pooled over answers: every named
+    object that is not in the image is a false positive (a hallucination), every missed one a false
+    negative. The scaled-down benchmark's world-fact score (a POPE-like probe)."""
+    def objects(text):
+        words = normalise(text).split()
+        return {(a, b) for a, b in zip(words, words[1:]) if a not in ("and",) and b not in ("and",)} & _OBJECTS
+
+    tp = fp = fn = 0
+    for p, a in zip(predictions, answers):
+        got, want = objects(p), objects(a)
+        tp, fp, fn = tp + len(got & want), fp + len(got - want), fn + len(want - got)
+    return 100.0 * 2 * tp / (2 * tp + fp + fn) if (tp + fp + fn) else float("nan")
+
+
+def _object_pairs():
+    from .scenes import COLOURS, SHAPES
+
+    return {(c, s) for c in COLOURS for s in SHAPES}
+
+
+_OBJECTS = _object_pairs()
 
 
 def person_efficacy(predictions: Sequence[str], names: Sequence[str], **kw) -> float:

@@ -126,10 +126,11 @@ class VLM:
 
 def vocabulary(world) -> list[str]:
     """Every word the scaled-down benchmark can ask or answer."""
-    from .scenes import COLOURS, EVENT_ALIAS, IDK, POPE_QUESTION, QUESTIONS, SHAPES
+    from .scenes import COLOURS, EVENT_ALIAS, IDK, OBJECTS_QUESTION, POPE_QUESTION, QUESTIONS, SHAPES
 
     words: list[str] = []
-    texts = list(QUESTIONS.values()) + list(IDK.values()) + [POPE_QUESTION.format(obj="x"), "yes no answer :"]
+    texts = list(QUESTIONS.values()) + list(IDK.values()) + [POPE_QUESTION.format(obj="x"), OBJECTS_QUESTION,
+                                                             "yes no and answer :"]
     texts += [e.description for e in world.events] + [" ".join(e.keywords) for e in world.events]
     texts += [p.name for p in world.persons + world.real_persons] + list(world.aliases) + [EVENT_ALIAS]
     texts += list(COLOURS) + SHAPES

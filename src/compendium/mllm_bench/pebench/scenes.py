@@ -14,7 +14,9 @@ PEBench (arXiv 2503.12545) generated 200 fictitious persons x 40 event scenes = 
   pair is either a training image or a held-out image (the "generality" split);
 - **real**: a second generator family (square faces, other names, scenes without texture) that the
   model also learns, the analogue of PEBench's real-world persons and events;
-- **world facts**: POPE-style yes/no questions on object presence in person-free images.
+- **world facts**: object questions on person-free images ("what objects are there?", scored by the
+  F1 of the objects named, so hallucinated objects count: a POPE-like probe; our tiny model could not
+  learn POPE's yes/no form, which needs question-image binding, in the training budget).
 
 Everything is seeded; the same seed gives the same pixels.
 """
@@ -98,7 +100,8 @@ QUESTIONS = {"person": "who is this ?", "event": "what is happening ?"}
 # SIU's "new, unseen concept" for an event (persons get an unused fictitious alias name instead).
 EVENT_ALIAS = "the person is somewhere doing something"
 IDK = {"person": "i do not know who this is", "event": "i do not know what is happening"}
-POPE_QUESTION = "is there a {obj} ?"
+POPE_QUESTION = "is there a {obj} ?"  # POPE's form (used for real POPE data)
+OBJECTS_QUESTION = "what objects are there ?"  # the world-fact question of the scaled-down benchmark
 
 _SYL = ["ka", "lo", "mi", "ren", "ta", "vo", "sel", "dan", "ri", "mo", "zu", "fen", "la", "tor", "qui", "bex",
         "nor", "vi", "sa", "gul", "pe", "hax", "yo", "dri"]
@@ -301,7 +304,7 @@ def render_pope(size: int, rng: np.random.Generator, n_objects: int = 2) -> tupl
     t = np.linspace(0, 1, size)[None, :, None]
     img = np.broadcast_to(a * (1 - t) + b * t, (size, size, 3)).copy()
     chosen = [POPE_OBJECTS[i] for i in rng.choice(len(POPE_OBJECTS), n_objects, replace=False)]
-    s_prop = max(4, size // 6)
+    s_prop = max(5, size // 4)
     for k, (shape, colour) in enumerate(chosen):
         _prop(img, shape, colour, rng.uniform(s_prop, size - s_prop), (k + 0.5) * size / n_objects, s_prop)
     img += rng.normal(0, 0.03, img.shape)
@@ -309,9 +312,12 @@ def render_pope(size: int, rng: np.random.Generator, n_objects: int = 2) -> tupl
 
 
 def make_world(n_persons: int = 30, n_events: int = 12, *, image_size: int = 32, heldout_share: float = 0.25,
-               n_real_persons: int = 6, real_per_person: int = 10, n_pope: int = 200, seed: int = 0) -> World:
+               n_real_persons: int = 6, n_real_events: int = 4, real_per_person: int = 10, n_pope: int = 300,
+               seed: int = 0) -> World:
     """The scaled-down PEBench: ``n_persons`` x ``n_events`` images (one per pair; a share
-    ``heldout_share`` of each person's events held out), real-family images and world-fact images.
+    ``heldout_share`` of each person's events held out), real-family images (``n_real_persons`` other
+    persons at ``n_real_events`` other events, ``world.events[n_events:]``: nothing a forget target
+    shows) and world-fact images.
 
     Every person keeps at least one held-out event and every event at least one held-out person, so
     generality is measurable for any forget target."""
@@ -322,7 +328,7 @@ def make_world(n_persons: int = 30, n_events: int = 12, *, image_size: int = 32,
     persons = [Person(n, c) for n, c in zip(_names(n_persons, rng, names_taken), _codes(n_persons, rng, codes_taken))]
     real = [Person(n, c, "real") for n, c in zip(_names(n_real_persons, rng, names_taken),
                                                    _codes(n_real_persons, rng, codes_taken))]
-    events = _events(n_events, rng)
+    events = _events(n_events + n_real_events, rng)
     aliases = _names(n_persons, rng, names_taken)
     n_held = max(1, round(heldout_share * n_events))
     samples = []
@@ -332,17 +338,13 @@ def make_world(n_persons: int = 30, n_events: int = 12, *, image_size: int = 32,
             samples.append(Sample(render(persons[p], events[e], image_size, nrng), p, e,
                                   "heldout" if e in held else "train"))
     for p in range(n_real_persons):
-        for e in nrng.choice(n_events, real_per_person, replace=n_events < real_per_person):
+        for e in n_events + nrng.choice(n_real_events, real_per_person, replace=n_real_events < real_per_person):
             samples.append(Sample(render(real[p], events[int(e)], image_size, nrng), p, int(e), "train", "real"))
-        for e in nrng.choice(n_events, 2, replace=False):  # fresh renders to test the real family
+        for e in n_events + nrng.choice(n_real_events, 2, replace=n_real_events < 2):  # fresh renders: the test
             samples.append(Sample(render(real[p], events[int(e)], image_size, nrng), p, int(e), "heldout", "real"))
     pope = []
-    for i in range(n_pope):  # every image is asked about one present and one absent object
+    for i in range(n_pope):  # "what objects are there ?" -> "red circle and green square" (left to right)
         img, objs = render_pope(image_size, nrng)
-        split = "heldout" if i % 5 == 4 else "train"
-        yes = objs[int(nrng.integers(len(objs)))]
-        absent = [o for o in POPE_OBJECTS if o not in objs]
-        no = absent[int(nrng.integers(len(absent)))]
-        for (shape, colour), answer in ((yes, "yes"), (no, "no")):
-            pope.append(Sample(img, -1, -1, split, "pope", POPE_QUESTION.format(obj=f"{colour} {shape}"), answer))
-    return World(persons, events, real, samples, pope, aliases, image_size, seed)
+        answer = " and ".join(f"{colour} {shape}" for shape, colour in objs)
+        pope.append(Sample(img, -1, -1, "heldout" if i % 5 == 4 else "train", "pope", OBJECTS_QUESTION, answer))
+    return World(persons, events, real, samples, pope, aliases, image_size, seed, {"n_pebench_events": n_events})
