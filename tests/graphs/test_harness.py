@@ -67,3 +67,23 @@ def test_run_grid_in_worker_processes_gives_the_same_rows(load):
     parallel = run_grid([g], jobs, cfg, [0], progress=False, workers=2)
     cols = ["dataset", "model", "variant", "split", "val", "test", "best_step"]
     pd.testing.assert_frame_equal(serial[cols], parallel[cols])
+
+
+def test_tagged_jobs_use_their_own_scores(load):
+    g = load("texas_4_classes")
+    cfg = TrainConfig(hidden=8, lr=1e-2, steps=2)
+    up = np.arange(g.num_features, dtype=float)
+    called = []
+
+    def make(tag, sign):
+        def fn(gg, s):
+            called.append(tag)
+            return sign * up
+        return fn
+
+    runs = run_grid([g], [("GCN", 0.1, "up"), ("GCN", 0.1, "down"), ("GCN", 1.0, "plain")], cfg, [0],
+                    progress=False, scores={"up": make("up", 1), "down": make("down", -1), "plain": make("plain", 1)},
+                    tag_column="selection")
+    assert list(runs["selection"]) == ["up", "down", "plain"]
+    assert called == ["up", "down"]  # a plain GNN (r = 1) needs no ranking
+    assert runs["in_gnn"].tolist() == [170, 170, 1703]

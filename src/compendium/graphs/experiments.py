@@ -169,23 +169,23 @@ def selection_comparison(graphs: Sequence[GraphData], cfg, model: str = "GCN",
                          tfi_source: str = "official", root=None, progress: bool = True, workers: int = 1) -> pd.DataFrame:
     """GFS with each feature-selection criterion in place of TFI (same model, ratio and splits).
 
-    Also runs the plain model (r = 1) once per split as the reference. ``TFI`` uses ``tfi_source``.
+    Also runs the plain model (r = 1) once per split as the reference (``selection = 'none (<model>)'``).
+    ``TFI`` uses ``tfi_source``. One row per run, the criterion in the column ``selection``.
     """
     splits = list(splits)
-    official = tfi_scores(tfi_source, root=root)
-    frames = []
+    score_fns = {}
     for meth in methods:
         if meth == "TFI":
-            sc = official
+            score_fns[meth] = tfi_scores(tfi_source, root=root)
         else:
-            def sc(g, s, _m=meth):
-                return selection_scores(_m, g, s)
-        runs = run_grid(graphs, lambda g: [(model, ratio_for(g.name, ratios))], cfg, splits, scores=sc,
-                        progress=progress, extra={"selection": meth}, workers=workers)
-        frames.append(runs)
-    base = run_grid(graphs, [(model, 1.0)], cfg, splits, progress=progress, extra={"selection": f"none ({model})"},
-                    workers=workers)
-    return pd.concat(frames + [base], ignore_index=True)
+            score_fns[meth] = (lambda g, s, _m=meth: selection_scores(_m, g, s))
+
+    def jobs(g):
+        r = ratio_for(g.name, ratios)
+        return [(model, r, meth) for meth in methods] + [(model, 1.0, f"none ({model})")]
+
+    return run_grid(graphs, jobs, cfg, splits, scores=score_fns, progress=progress, workers=workers,
+                    tag_column="selection")
 
 
 def ratio_sensitivity(graphs: Sequence[GraphData], cfg, model: str = "GCN",

@@ -208,14 +208,16 @@ def _run_chunk(task) -> list[dict]:
     return rows
 
 
-def run_grid(graphs: Iterable[GraphData], jobs: Iterable[tuple[str, float]] | Callable[[GraphData], Iterable[tuple[str, float]]],
+def run_grid(graphs: Iterable[GraphData], jobs: Iterable[tuple] | Callable[[GraphData], Iterable[tuple]],
              cfg: TrainConfig | Callable[[GraphData], TrainConfig], splits: Iterable[int] | Callable[[GraphData], Iterable[int]] = range(10),
-             scores: ScoreFn | None = None, progress: bool = True, extra: dict | None = None,
-             workers: int = 1) -> pd.DataFrame:
+             scores: ScoreFn | dict[str, ScoreFn] | None = None, progress: bool = True, extra: dict | None = None,
+             workers: int = 1, tag_column: str = "job") -> pd.DataFrame:
     """Run every ``(model, ratio)`` job on every graph and split; one row per run.
 
     ``jobs`` / ``splits`` may be callables of the graph (per-dataset ratios or split counts).
-    ``scores(graph, split)`` gives the feature ranking for GFS runs. ``extra`` columns are added to
+    ``scores(graph, split)`` gives the feature ranking for GFS runs. A job may be a 3-tuple
+    ``(model, ratio, tag)``: then ``scores`` may be a dict ``{tag: scores_fn}`` and the tag is stored
+    in the column ``tag_column`` (e.g. one job per feature-selection criterion). ``extra`` columns are added to
     every row (e.g. the selection method). ``workers > 1`` trains in that many processes, one torch
     thread each (one task = one model on all its splits of one graph). ``cfg`` may be a function of
     the graph (per-dataset step counts).
@@ -225,12 +227,17 @@ def run_grid(graphs: Iterable[GraphData], jobs: Iterable[tuple[str, float]] | Ca
     for g in graphs:
         js = list(jobs(g) if callable(jobs) else jobs)
         ss = list(splits(g) if callable(splits) else splits)
-        for m, r in js:
-            r = float(r)
+        for job in js:
+            m, r = job[0], float(job[1])
+            tag = job[2] if len(job) > 2 else None
+            fn = scores.get(tag) if isinstance(scores, dict) else scores
+            ex = dict(extra or {})
+            if tag is not None:
+                ex[tag_column] = tag
             items = []
             for s in ss:
-                sc = scores(g, int(s)) if (scores is not None and 0.0 < r < 1.0 and m != "MLP") else None
-                items.append((m, r, int(s), sc, extra))
+                sc = fn(g, int(s)) if (fn is not None and 0.0 < r < 1.0 and m != "MLP") else None
+                items.append((m, r, int(s), sc, ex))
             chunks.append((g, items, cfg_for(g)))
     rows: list[dict] = []
     bar = tqdm(total=sum(len(c[1]) for c in chunks), disable=not progress, desc="runs", leave=False, mininterval=5.0)
