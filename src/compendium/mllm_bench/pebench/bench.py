@@ -240,7 +240,7 @@ def train_vlm(make_model, world: World, drop: Target | None = None, *, epochs: i
 METHOD_DEFAULTS = {
     "GA": {}, "GD": {"gamma": 1.0, "alpha": 1.0}, "KL": {"alpha": 1.0}, "PO": {"alpha": 1.0},
     "DPO": {"beta": 0.1, "alpha": 1.0}, "NPO": {"beta": 0.4, "alpha": 1.0}, "SimNPO": {"beta": 2.5, "delta": 0.0, "alpha": 1.0},
-    "SIU": {"alpha": 0.9, "beta": 0.75}, "GD+BGD": {"base": "gd", "alpha": 1.0}, "KL+BGD": {"base": "kl", "alpha": 1.0},
+    "SIU": {"alpha": 0.9, "beta": 0.75}, "GD + BGD": {"base": "gd", "alpha": 1.0}, "KL + BGD": {"base": "kl", "alpha": 1.0},
 }
 
 
@@ -298,7 +298,7 @@ def unlearn(finetuned: VLM, method: str, world: World, target: Target, *, steps:
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     hp = {**METHOD_DEFAULTS[method], **(hp or {})}
-    base = "BGD" if method.endswith("+BGD") else method
+    base = "BGD" if method.endswith("BGD") else method
     loss_fn = L.METHODS[base]
 
     forget = _Pool(forget_set(world, target), rng)
@@ -355,7 +355,7 @@ def unlearn(finetuned: VLM, method: str, world: World, target: Target, *, steps:
 # ------------------------------------------------------------------------------------ one seed of the experiment
 
 SINGLE_METHODS = ("GA", "GD", "KL", "PO", "DPO", "NPO", "SimNPO", "SIU")
-JOINT_METHODS = ("GD", "GD+BGD", "KL", "KL+BGD")
+JOINT_METHODS = ("GD", "GD + BGD", "KL", "KL + BGD")
 
 
 def run_seed(seed: int, *, world_kwargs: dict, make_model, n_forget_persons: int, n_forget_events: int,
