@@ -92,3 +92,21 @@ def test_adjacency_matches_gcn_normalisation_and_gradients():
 def test_edge_homophily():
     y = torch.tensor([0, 0, 1, 1])
     assert edge_homophily(undirected(torch.tensor([[0, 1], [1, 2]]), 4), y) == pytest.approx(0.5)
+
+
+def test_sparse_features_product_and_gradient():
+    from compendium.graphs.gsl.adjacency import SparseFeatures, as_features
+
+    x = (torch.rand(40, 25, generator=torch.Generator().manual_seed(0)) > 0.8).float()
+    x[0] = 0
+    x[-1] = 0  # empty first and last rows
+    sf = SparseFeatures(x)
+    w = torch.randn(25, 6, requires_grad=True)
+    out = sf.matmul(w)
+    assert torch.allclose(out, x @ w, atol=1e-6)
+    out.pow(2).sum().backward()
+    g = w.grad.clone()
+    w.grad = None
+    (x @ w).pow(2).sum().backward()
+    assert torch.allclose(g, w.grad, atol=1e-5)
+    assert isinstance(as_features(x), SparseFeatures) and isinstance(as_features(torch.ones(3, 3)), torch.Tensor)

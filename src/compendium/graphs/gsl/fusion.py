@@ -18,7 +18,8 @@ graphs likewise (:class:`GraphSet`).
 ``MLP``   ``h W`` (the graph is ignored)                                         —
 ========  ===================================================================  ============================
 
-with dropout before every layer (not on sparse bag-of-words input) and ReLU between layers.
+with ReLU and dropout between layers (no dropout on the input: the inputs range from 2-d CSBM-H
+features, where dropping half the input cripples an MLP, to sparse bag-of-words).
 
 **Fusion** of the original view ``A`` with the constructed view ``A'`` (our reading of the
 paper's "early/late fusion, shared/separate parameters"):
@@ -104,14 +105,15 @@ class GraphSet:
 def dropout(x, p: float, training: bool):
     """Inverted dropout with the mask drawn as ``rand >= p``, the trick of the GFS harness's
     ``compendium.graphs.models.Dropout`` (``F.dropout``'s Bernoulli draw was 7× slower here on one
-    core). Sparse inputs (:class:`SparseFeatures`) pass through unchanged."""
+    core)."""
     if not training or p == 0.0 or isinstance(x, SparseFeatures):
         return x
     return x * (torch.rand_like(x) >= p) / (1.0 - p)
 
 
 class BLinear(nn.Module):
-    """``S`` independent linear maps, initialised like ``nn.Linear``. Input: shared ``[N, d]`` or
+    """``S`` independent linear maps with Glorot-uniform weights and zero biases (the initialisation
+    of Kipf & Welling's GCN and PyG's ``GCNConv``). Input: shared ``[N, d]`` or
     :class:`SparseFeatures`, or per copy ``[S, N, d]``; output ``[S, N, d_out]``.
 
     The weight is stored as ``[d_in, S·d_out]`` so that a shared input needs one matrix product
@@ -120,9 +122,9 @@ class BLinear(nn.Module):
 
     def __init__(self, copies: int, d_in: int, d_out: int, bias: bool = True):
         super().__init__()
-        bound = 1.0 / math.sqrt(d_in)
+        bound = math.sqrt(6.0 / (d_in + d_out))
         self.weight = nn.Parameter(torch.empty(d_in, copies * d_out).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(copies, 1, d_out).uniform_(-bound, bound)) if bias else None
+        self.bias = nn.Parameter(torch.zeros(copies, 1, d_out)) if bias else None
         self.copies, self.d_in, self.d_out = copies, d_in, d_out
 
     def weight_of(self, s: int) -> torch.Tensor:
@@ -205,7 +207,7 @@ class GSLNet(nn.Module):
             for v, g in enumerate(graphs):
                 h = x
                 for i, conv in enumerate(self._stack(v)):
-                    h = conv(dropout(h, self.p, self.training), g)
+                    h = conv(dropout(h, self.p, self.training and i > 0), g)
                     if i < self.layers - 1:
                         h = torch.relu(h)
                 outs.append(h)
@@ -213,7 +215,7 @@ class GSLNet(nn.Module):
         else:
             h = x
             for i in range(self.layers):
-                h = dropout(h, self.p, self.training)
+                h = dropout(h, self.p, self.training and i > 0)
                 if len(self.stacks) == 1:
                     conv = self.stacks[0][i]
                     t = conv.transform(h)

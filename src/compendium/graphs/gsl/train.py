@@ -38,7 +38,7 @@ from ..tfi import global_z_norm
 from .adjacency import SparseFeatures
 from .fusion import GraphSet, GSLNet
 
-__all__ = ["GSL_RECIPE", "GSLData", "prepare_gsl", "gsl_splits", "fit", "split_metrics"]
+__all__ = ["GSL_RECIPE", "GSLData", "prepare_gsl", "gsl_splits", "fit", "split_metrics", "describe"]
 
 #: OpenGSL's GCN defaults (research note §3): 2 layers, hidden 64, lr 1e-2, weight decay 5e-4, 200 steps.
 GSL_RECIPE = TrainConfig(hidden=64, gnn_layers=2, mlp_layers=0, dropout=0.5, heads=8, lr=1e-2,
@@ -83,6 +83,12 @@ class GSLData:
 
     def dense_x(self) -> torch.Tensor:
         return self.x.to_dense() if isinstance(self.x, SparseFeatures) else self.x
+
+
+def describe(cfg: TrainConfig) -> str:
+    """The recipe in one line (the optimiser here is Adam with L2 weight decay, as in OpenGSL)."""
+    return (f"{cfg.gnn_layers}-layer models, hidden {cfg.hidden}, dropout {cfg.dropout} between layers, Adam lr {cfg.lr:g} "
+            f"with L2 weight decay {cfg.weight_decay:g}, {cfg.steps} full-batch steps, test metric at the best validation step")
 
 
 def gsl_splits(g: GraphData, num_splits: int = 10, seed: int = 0):
