@@ -166,11 +166,13 @@ def selection_comparison(graphs: Sequence[GraphData], cfg, model: str = "GCN",
                          methods: Sequence[str] = ("TFI", "MI (no graph)", "h_GE", "h_attr", "h_sim-cos",
                                                    "h_sim-euc", "h_CTF", "random"),
                          ratios: dict | float | None = None, splits: Iterable[int] = range(10),
-                         tfi_source: str = "official", root=None, progress: bool = True, workers: int = 1) -> pd.DataFrame:
+                         tfi_source: str = "official", root=None, progress: bool = True, workers: int = 1,
+                         n_jobs: int | None = None) -> pd.DataFrame:
     """GFS with each feature-selection criterion in place of TFI (same model, ratio and splits).
 
     Also runs the plain model (r = 1) once per split as the reference (``selection = 'none (<model>)'``).
-    ``TFI`` uses ``tfi_source``. One row per run, the criterion in the column ``selection``.
+    ``TFI`` uses ``tfi_source``. One row per run, the criterion in the column ``selection``. ``n_jobs``
+    parallelises the kNN estimators (computed in this process before training starts).
     """
     splits = list(splits)
     score_fns = {}
@@ -178,7 +180,7 @@ def selection_comparison(graphs: Sequence[GraphData], cfg, model: str = "GCN",
         if meth == "TFI":
             score_fns[meth] = tfi_scores(tfi_source, root=root)
         else:
-            score_fns[meth] = (lambda g, s, _m=meth: selection_scores(_m, g, s))
+            score_fns[meth] = (lambda g, s, _m=meth: selection_scores(_m, g, s, n_jobs=n_jobs))
 
     def jobs(g):
         r = ratio_for(g.name, ratios)

@@ -46,6 +46,8 @@ __all__ = [
     "summarise",
     "roc_auc",
     "format_mean_std",
+    "with_overrides",
+    "config_dict",
 ]
 
 

@@ -185,9 +185,10 @@ def compare_with_official(g: GraphData, splits: list[int] | None = None, root: s
 # --------------------------------------------------------------------------- other selection criteria
 
 
-def _mi_raw(g: GraphData, train_idx, seed):
+def _mi_raw(g: GraphData, train_idx, seed, n_jobs=None):
     x = global_z_norm(g.x)
-    return mutual_info_classif(x[train_idx].numpy().astype(np.float64), g.y[train_idx].numpy(), random_state=seed)
+    return mutual_info_classif(x[train_idx].numpy().astype(np.float64), g.y[train_idx].numpy(), random_state=seed,
+                               n_jobs=n_jobs)
 
 
 def _h_ge(g: GraphData, train_idx, seed):
@@ -255,7 +256,7 @@ def _random(g: GraphData, train_idx, seed):
 
 
 SELECTION_METHODS = {
-    "TFI": lambda g, tr, s: tfi(g.x, g.edge_index, g.y, tr, random_state=s),
+    "TFI": lambda g, tr, s, n_jobs=None: tfi(g.x, g.edge_index, g.y, tr, random_state=s, n_jobs=n_jobs),
     "MI (no graph)": _mi_raw,
     "h_GE": _h_ge,
     "h_attr": _h_attr,
@@ -266,7 +267,7 @@ SELECTION_METHODS = {
 }
 
 
-def selection_scores(method: str, g: GraphData, split: int, seed: int = 0) -> np.ndarray:
+def selection_scores(method: str, g: GraphData, split: int, seed: int = 0, n_jobs: int | None = None) -> np.ndarray:
     """Per-feature scores (higher = sent to the GNN branch first) for one selection criterion.
 
     ``method`` is a key of :data:`SELECTION_METHODS`: ``TFI``, ``MI (no graph)`` (the same estimator
@@ -275,4 +276,6 @@ def selection_scores(method: str, g: GraphData, split: int, seed: int = 0) -> np
     re-implemented from the official ``utils.py``), and ``random``.
     """
     tr = g.split(split)[0]
+    if method in ("TFI", "MI (no graph)"):  # the kNN estimators: parallel over features with n_jobs
+        return np.asarray(SELECTION_METHODS[method](g, tr, seed, n_jobs=n_jobs), dtype=np.float64)
     return np.asarray(SELECTION_METHODS[method](g, tr, seed), dtype=np.float64)
