@@ -77,6 +77,39 @@ def test_corrected_scores():
     assert math.isnan(s2.per_category["angry"])
 
 
+def test_complex_judge_messages():
+    one = e.complex_judge_messages("A dog barks.", ["1. The dog.\n2. Noise."])
+    # one question per line (the released file): the same conversation as the complex template
+    assert one == e.judge_messages("A dog barks.", "1. The dog.\n2. Noise.", complex_=True)
+    two = e.complex_judge_messages("A dog barks.", ["1. The dog.", "1. Noise."])[1]["content"]
+    # two questions on one line: one instruction, then the record repeated with each truth
+    assert two.count("Your task is to assess") == 1 and two.count("Record of comprehension:\nA dog barks..") == 2
+    assert two.endswith("Ground Truth:\n1. Noise.\n\nYour Assessment:")
+    assert "Ground Truth:\n1. The dog.\n\nYour Assessment: The record is below:" in two
+
+
+def test_official_complex_scores():
+    replies = ["{score: 1/4} one of four", "{Score: 3/4}", "{score: 6/5}", "no format"]
+    s = e.official_complex_scores(replies)
+    # parsed: 1/4 and 6/5 (unclamped) -> (0.25 + 1.2) / 2; the other two are only counted, never re-used
+    assert s.overall == pytest.approx(0.725)
+    assert (s.n_scored, s.n_failed) == (2, 2) and s.per_category == {}
+    assert e.official_complex_scores(["nothing"]).overall == 0.0  # calculate_average_score of an empty list
+
+
+def test_corrected_complex_scores():
+    replies = ["{score: 1/4} one of four", "{Score: 3/4}", "{score: 6/5}", "no format"]
+    s = e.corrected_complex_scores(replies)
+    # 1/4, 3/4, min(6, 5)/5 = 1 -> 2 / 3; the unparsed reply excluded
+    assert s.overall == pytest.approx(2 / 3) and (s.n_scored, s.n_failed) == (3, 1)
+    # annotated trigger counts 5, 3, 4, 2 as denominators: 1/5, min(3, 3)/3, min(6, 4)/4 -> (0.2 + 1 + 1) / 3
+    s2 = e.corrected_complex_scores(replies, [5, 3, 4, 2])
+    assert s2.overall == pytest.approx(2.2 / 3)
+    assert math.isnan(e.corrected_complex_scores(["no format"]).overall)
+    with pytest.raises(ValueError):
+        e.corrected_complex_scores(replies, [1, 2])
+
+
 def test_human_eval_summary_by_hand():
     rows = []
     for ann, scores in {"a": {"happy": [5, 3], "angry": [4], "sad": [2, 2], "excitement": [5]},
@@ -90,6 +123,11 @@ def test_human_eval_summary_by_hand():
     assert t.loc["mean", "happy"] == pytest.approx(4.0)
     # population std: a happy {5, 3} -> 1; b happy {4} -> 0; pooled sqrt((1 + 0) / 2)
     assert t.loc["mean", "happy std"] == pytest.approx(math.sqrt(0.5))
+
+
+def test_generate_answers_needs_images(tmp_path):
+    with pytest.raises(FileNotFoundError, match="request"):
+        e.generate_answers(tmp_path / "model", tmp_path / "no-images", pd.DataFrame(columns=["path", "question"]))
 
 
 def test_judge_messages_and_prompts():
@@ -116,6 +154,13 @@ def test_real_files(shared_data):
     summary = e.human_eval_summary(e.load_human_eval(root))
     assert round(summary.loc["mean", "overall"], 3) == 4.416
     assert sorted(round(v, 3) for v in summary.drop("mean")["overall"]) == [4.076, 4.310, 4.862]
+    # per-category means over the 3 annotators (emotion.md 3.1: happy 4.282, angry 4.607, sad 4.124, exc. 4.651)
+    assert [round(summary.loc["mean", c], 3) for c in e.CATEGORIES] == [4.282, 4.607, 4.124, 4.651]
+    # 200 samples per annotator: happy 13, angry 50, sad 75, excitement 62
+    counts = e.load_human_eval(root).groupby(["annotator", "category"]).size().unstack()[list(e.CATEGORIES)]
+    assert (counts.to_numpy() == [[13, 50, 75, 62]] * 3).all()
+    complex_ = e.load_complex(root)
+    assert complex_.line.nunique() == 50 and (complex_.groupby("line").size() == 1).all()  # one question per line
     recs = e.constructed_records(basic, 8, seed=0)
     assert len(recs) == 24 and set(recs.condition) == {"full", "half", "other"}
     half = recs[recs.condition == "half"]

@@ -24,9 +24,12 @@ the answer ("record of comprehension") with the ground-truth trigger list and re
 - complex set: one prompt per line of ``ec_complex.jsonl`` (answers aligned with ground truth by line index, a
   mismatch is only printed), reported as "recall"; the GPT complex script accumulates earlier prompts into later
   ones and the argparse flag ``--ec-data-file`` does not match the ``args.ei_data_file`` the code reads (both
-  scripts crash as written).
+  scripts crash as written). ``llama3-eval-complex.py`` appends one "record + ground truth" block per question of
+  the line to a single prompt (:func:`complex_judge_messages`; every line of the released file has one question);
+  ``get_scores_complex.py`` averages correct/total over the replies the regex parses and only prints the others
+  (:func:`official_complex_scores`; no categories, no re-used value).
 
-**A corrected variant** (:func:`corrected_scores`): a tolerant regex (case, spaces), correct clamped to total,
+**A corrected variant** (:func:`corrected_scores`, :func:`corrected_complex_scores`): a tolerant regex (case, spaces), correct clamped to total,
 failures counted and excluded (never replaced), optionally the denominator fixed to the number of ground-truth
 triggers instead of the judge's own count, categories from the image folder.
 
@@ -54,7 +57,9 @@ __all__ = [
     "JUDGE_SYSTEM",
     "category_corrected",
     "category_official",
+    "complex_judge_messages",
     "constructed_records",
+    "corrected_complex_scores",
     "corrected_scores",
     "dataset_statistics",
     "generate_answers",
@@ -64,6 +69,7 @@ __all__ = [
     "load_basic",
     "load_complex",
     "load_human_eval",
+    "official_complex_scores",
     "official_scores",
     "parse_score_corrected",
     "parse_score_official",
@@ -233,6 +239,24 @@ def judge_messages(record: str, truth: str, complex_: bool = False) -> list[dict
             {"role": "user", "content": template.replace("{record}", str(record)).replace("{truth}", str(truth))}]
 
 
+_COMPLEX_HEADER = JUDGE_COMPLEX.split(" The record is below:")[0]
+_COMPLEX_BLOCK = " The record is below:" + JUDGE_COMPLEX.split(" The record is below:")[1]
+
+
+def complex_judge_messages(record: str, truths: Sequence[str]) -> list[dict]:
+    """The judge conversation of ``llama3-eval-complex.py`` for one line of ``ec_complex.jsonl``: the instruction,
+    then for **each** ground-truth trigger list of the line one block "The record is below: ... Record of
+    comprehension: {record}. Here is the ground truth label: ... Ground Truth: {truth} ... Your Assessment:" appended
+    to the same user message (so the record is repeated once per question). With one question per line, as in the
+    released file, this is :func:`judge_messages` with ``complex_=True``."""
+    if isinstance(truths, str):
+        truths = [truths]
+    content = _COMPLEX_HEADER
+    for truth in truths:
+        content += _COMPLEX_BLOCK.replace("{record}", str(record)).replace("{truth}", str(truth))
+    return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": content}]
+
+
 def judge_with_retries(generate: Callable[[int], str], max_tries: int = 5) -> tuple[str, int]:
     """The retry loop of ``llama3-eval.py``: call ``generate(attempt)`` until ``"{score: "`` is in the lower-cased
     reply; after ``max_tries`` failures the reply becomes ``"{score: 0/1}"``. Returns (reply, attempts used)."""
@@ -326,6 +350,43 @@ def corrected_scores(judged: Iterable[tuple[str, str]], n_truth: Mapping[str, in
                        n_scored=len(scores), n_failed=failed, category_counts={c: len(v) for c, v in lists.items()})
 
 
+def official_complex_scores(replies: Iterable[str]) -> JudgeScores:
+    """``get_scores_complex.py`` on the judge replies of the complex set (one per line of ``ec_complex.jsonl``):
+    the mean of correct/total over the replies the case-sensitive regex parses (no clamp), the others only counted
+    as failed (the script prints their path); 0 when nothing parses. The README reports this mean as "recall".
+    Unlike the basic script there are no categories and no re-used previous value."""
+    scores, failed = [], 0
+    for reply in replies:
+        parsed = parse_score_official(reply)
+        if parsed:
+            scores.append(parsed[0] / parsed[1])
+        else:
+            failed += 1
+    return JudgeScores(overall=sum(scores) / len(scores) if scores else 0.0, per_category={},
+                       n_scored=len(scores), n_failed=failed, category_counts={})
+
+
+def corrected_complex_scores(replies: Iterable[str], n_truth: Sequence[int] | None = None) -> JudgeScores:
+    """The corrected complex scorer: tolerant parse, correct clamped to total, failures counted and excluded (NaN
+    when nothing parses), and with ``n_truth`` (the number of ground-truth triggers of each line, in the same
+    order) the denominator fixed to it, so the mean is the recall of the annotated triggers."""
+    replies = list(replies)
+    if n_truth is not None and len(n_truth) != len(replies):
+        raise ValueError(f"{len(replies)} replies vs {len(n_truth)} trigger counts")
+    scores, failed = [], 0
+    for i, reply in enumerate(replies):
+        parsed = parse_score_corrected(reply)
+        if parsed is None:
+            failed += 1
+            continue
+        correct, total = parsed
+        if n_truth is not None:
+            total = int(n_truth[i])
+        scores.append(min(correct, total) / total)
+    return JudgeScores(overall=float(np.mean(scores)) if scores else float("nan"), per_category={},
+                       n_scored=len(scores), n_failed=failed, category_counts={})
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Records with a known answer (to measure a judge)
 # ----------------------------------------------------------------------------------------------------------------
@@ -365,7 +426,8 @@ def generate_answers(model_path: str | Path, image_root: str | Path, questions: 
     Qwen2-VL-7B-Instruct or LLaVA-NeXT), greedy, with :data:`ANSWER_PROMPT`.
 
     ``image_root`` holds ``CAER-S/...`` and ``EmoSet-118k/...`` as in ``user.jsonl`` (both data sets are
-    request-only). Missing images are skipped and listed in the ``missing`` attribute of the result."""
+    request-only). Returns ``path, question, answer`` rows; missing images are skipped and listed in the
+    ``missing`` attribute of the result."""
     import torch
     from PIL import Image
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -400,7 +462,7 @@ def generate_answers(model_path: str | Path, image_root: str | Path, questions: 
         with torch.no_grad():
             out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
         text = processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0]
-        rows.append({"path": row.path, "answer": text.strip()})
-    result = pd.DataFrame(rows, columns=["path", "answer"])
+        rows.append({"path": row.path, "question": row.question, "answer": text.strip()})
+    result = pd.DataFrame(rows, columns=["path", "question", "answer"])
     result.attrs["missing"] = missing
     return result
