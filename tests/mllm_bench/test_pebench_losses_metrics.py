@@ -89,6 +89,25 @@ def test_dpo_npo_simnpo_by_hand():
     assert float(loss) == pytest.approx(expected, abs=1e-5)
 
 
+def test_dpo_with_a_real_margin_and_simnpo_weights():
+    m, ref = Fixed(P_MODEL), Fixed(P_REF)
+    # winner: the answer "0 0" (model 0.2 and 0.1; reference 0.25 and 0.2); loser: the true answer "1 2"
+    win = {"input_ids": torch.tensor([[0, 1, 2]]), "labels": torch.tensor([[-100, 0, 0]])}
+    lw, rw = math.log(0.2) + math.log(0.1), math.log(0.25) + math.log(0.2)
+    margin = (lw - rw) - (LOGP - REF_LOGP)  # (-0.9163) - (0.9808) = -1.8971
+    beta = 0.5
+    expected = -(2 / beta) * math.log(1 / (1 + math.exp(-beta * margin)))
+    loss, _ = L.dpo(m, L.UnlearnBatch(forget=BATCH, forget_idk=win), ref=ref, beta=beta, alpha=0.0)
+    assert float(loss) == pytest.approx(expected, abs=1e-5)
+    # plus alpha times the retain NLL
+    loss, _ = L.dpo(m, L.UnlearnBatch(forget=BATCH, forget_idk=win, retain=BATCH), ref=ref, beta=beta, alpha=2.0)
+    assert float(loss) == pytest.approx(expected + 2 * NLL, abs=1e-5)
+    # SimNPO = gamma * term + alpha * retain NLL
+    term = -(2 / 2.5) * math.log(1 / (1 + math.exp(-2.5 * NLL)))
+    loss, _ = L.simnpo(m, L.UnlearnBatch(forget=BATCH, retain=BATCH), beta=2.5, delta=0.0, gamma=2.0, alpha=0.5)
+    assert float(loss) == pytest.approx(2 * term + 0.5 * NLL, abs=1e-5)
+
+
 def test_npo_is_bounded_where_ga_is_not():
     ref = Fixed(P_REF)
     far = Fixed([[0.98, 0.01, 0.01], [0.98, 0.01, 0.01], [1 / 3, 1 / 3, 1 / 3]])  # answer already very unlikely
@@ -141,6 +160,11 @@ def test_gradient_directions():
     assert step(lambda m: L.ga(m, L.UnlearnBatch(forget=BATCH))) > NLL  # ascent: the answer gets less likely
     assert step(lambda m: L.po(m, L.UnlearnBatch(forget_idk=BATCH, retain=BATCH))) < NLL  # descent on both
     assert step(lambda m: L.npo(m, L.UnlearnBatch(forget=BATCH), ref=Fixed(P_REF), alpha=0.0)) > NLL
+    assert step(lambda m: L.simnpo(m, L.UnlearnBatch(forget=BATCH), alpha=0.0)) > NLL
+    win = {"input_ids": torch.tensor([[0, 1, 2]]), "labels": torch.tensor([[-100, 0, 0]])}
+    # DPO pushes the loser (the true answer) down relative to the winner (the refusal)
+    assert step(lambda m: L.dpo(m, L.UnlearnBatch(forget=BATCH, forget_idk=win), ref=Fixed(P_REF), alpha=0.0)) > NLL
+    assert step(lambda m: L.bgd(m, L.UnlearnBatch(forget_person=BATCH, forget_event=BATCH, retain=win), alpha=0.0)) > NLL
 
 
 # ------------------------------------------------------------------------------------ metrics
