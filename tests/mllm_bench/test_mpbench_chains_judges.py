@@ -135,6 +135,30 @@ def test_online_search_beats_no_prm_with_the_oracle():
     assert none < 40
 
 
+def test_online_search_follows_the_prm_scores():
+    """The search really uses the PRM: an inverted oracle (it prefers wrong steps) does worse than no PRM,
+    and with an error-free policy every judge reaches 100 % (nothing to choose between)."""
+
+    class Inverted(J.OracleJudge):
+        def score_candidates(self, cases):
+            return [[-s for s in row] for row in super().score_candidates(cases)]
+
+    rng = random.Random(2)
+    problems = [C.make_problem(rng, 6, "easy") for _ in range(30)]
+    kw = dict(k=4, policy_error_rate=0.3, seed=3)
+    inverted = bench.search_accuracy(problems, Inverted(), **kw)
+    none = bench.search_accuracy(problems, None, **kw)
+    oracle = bench.search_accuracy(problems, J.OracleJudge(), **kw)
+    # the inverted oracle takes a wrong step wherever one is proposed (all 4 right: 0.7^4 = 24 % per step), so it
+    # ends right only when later slips happen to cancel earlier ones (2 of these 30 problems)
+    assert inverted <= 10.0 and inverted < none < oracle
+    assert bench.search_accuracy(problems, Inverted(), k=4, policy_error_rate=0.0, seed=3) == 100.0
+    # a beam of 3 keeps the 3 best partial solutions by their minimum step score: with the oracle one of them
+    # is fully valid whenever the policy proposed a valid step at every expansion
+    path = bench.prm_search(problems[0], J.OracleJudge(), k=2, beam=3, policy_error_rate=0.3, rng=random.Random(0))
+    assert len(path) == 6 and C.label_steps(problems[0], path) == [1] * 6
+
+
 def test_real_mpbench_loader(tmp_path):
     with pytest.raises(D.MPBenchNotFound, match="xuzhaopan/MPBench"):
         D.locate(tmp_path, "step_correctness")
