@@ -172,3 +172,20 @@ def test_load_mer2025_track1_layout(tmp_path):
     assert list(data.y_train) == [2, 4] and list(data.y_test) == [3]
     path = m.write_submission(data.test_names, np.array([[0, 0, 0, 1.0, 0, 0]]), tmp_path / "sub.csv")
     assert pd.read_csv(path).to_dict("records") == [{"name": "t1", "discrete": "sad"}]
+
+
+def test_load_descriptions_pairs_with_published_extraction(shared_data):
+    # MER-DES on the OV-MER release: the free-text descriptions and Qwen2.5's label lists cover the same 332 samples
+    from compendium.emotion.affectgpt import load_openset_npz
+
+    base = shared_data / "emotion/ov-mer/output/results-ovmerd/Chat-UniVi"
+    desc = m.load_descriptions(base / "output-reason-7b-nosubtitle-addsub-eng.npz")
+    lists = load_openset_npz(base / "output-reason-7b-nosubtitle-addsub-eng-openset.npz")
+    assert len(desc) == 332 and set(desc) == set(lists)
+    assert all(isinstance(v, str) and v for v in desc.values())
+
+
+def test_goemotions_mapping_is_declared():
+    # the substitute's class mapping the chapter prints: fear stands in for worried, disgust has no MER class
+    assert m.GOEMOTIONS_EKMAN_TO_MER["fear"] == "worried" and "disgust" not in m.GOEMOTIONS_EKMAN_TO_MER
+    assert sorted(m.GOEMOTIONS_EKMAN_TO_MER.values()) == sorted(m.EMOTIONS)
