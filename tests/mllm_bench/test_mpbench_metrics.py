@@ -151,3 +151,27 @@ def test_monte_carlo_random_judge_matches_analytic_where_it_should():
     # the random-weighted vote profits from the majority: it beats a random pick (the MV ambiguity)
     assert row["MV"] > analytic["MV"] + 5
     assert not math.isnan(row["Overall"])
+
+
+def test_table_row_domains_and_bootstrap_by_hand():
+    """A hand-made JudgeRun: two solutions (one per domain), one question, two search contexts."""
+    from compendium.mllm_bench.mpbench import bench
+
+    run = bench.JudgeRun(
+        "hand", sc_scores=[[0.5, -0.5], [0.5, 0.5]], sc_labels=[[1, 0], [1, 0]],
+        aa_scores=[[[0.9], [-0.9]]], aa_answers=[[3, 4]], aa_gold=[3],
+        rs_scores=[[0.5, -0.5], [0.5, 0.5]], rs_labels=[[1, 0], [0, 1]],
+        domains={"sc": ["easy", "hard"], "aa": ["easy"], "rs": ["easy", "hard"]})
+    # easy: FEI 1/1, AEI 2/2; BoN and MV right; search calls 1 0 vs 1 0 -> F1 100, MCC 100
+    easy = bench.table_row(run, domain="easy")
+    assert (easy["FEI"], easy["AEI"], easy["BoN"], easy["MV"], easy["F1"], easy["MCC"]) == (100, 100, 100, 100, 100, 100)
+    assert easy["Overall"] == 100
+    # all items: FEI 1/2 (the second misses the error at step 2), AEI 3/4; search calls 1 0 1 1 vs 1 0 0 1:
+    # TP 2, FP 1, FN 0, TN 1 -> F1 4/5, MCC (2*1 - 1*0) / sqrt(3 * 2 * 2 * 1) = 2 / sqrt(12)
+    row = bench.table_row(run)
+    assert row["FEI"] == 50 and row["AEI"] == 75 and row["F1"] == pytest.approx(80)
+    assert row["MCC"] == pytest.approx(100 * 2 / math.sqrt(12))
+    # the bootstrap of a column that every resample agrees on has no spread
+    boot = bench.bootstrap_row(run, n_boot=50, seed=0)
+    assert boot.loc["BoN", "mean"] == 100 and boot.loc["BoN", "std"] == 0
+    assert boot.loc["FEI", "lo"] <= row["FEI"] <= boot.loc["FEI", "hi"] and boot.loc["FEI", "std"] > 0
