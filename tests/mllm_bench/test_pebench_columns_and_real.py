@@ -189,3 +189,22 @@ def test_run_real_and_compare_real(pebench_folder):
     cmp2 = B.compare_real(t2, frame, "joint").set_index(["row", "column"])
     assert cmp2.loc[("GD + BGD", "P-Eff"), "verdict"] in ("exact", "within tolerance", "differs")
     assert cmp2.loc[("GD", "P-Eff"), "verdict"] == "not run here"
+
+
+@pytest.fixture()
+def offline(monkeypatch):
+    """The Hub unreachable, whatever the environment says (no network request is made)."""
+    import datasets
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+
+
+def test_hub_ids_fail_with_a_clear_message(offline):
+    from compendium.mllm_bench.mpbench import data as MD
+
+    with pytest.raises(D.PEBenchNotFound, match="huggingface-cli download xuzhaopan/PEBench"):
+        D.load_records(D.HUB_ID)
+    with pytest.raises(MD.MPBenchNotFound, match="huggingface-cli download xuzhaopan/MPBench.*hub error"):
+        MD.locate(MD.HUB_ID, "answer_aggregation")
