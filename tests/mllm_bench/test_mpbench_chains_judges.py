@@ -201,3 +201,22 @@ def test_vision_language_judge_on_a_tiny_llava():
     s = judge.score_solutions([J.SolutionCase("is there a red circle ?", ["yes", "no"], image)])[0]
     c = judge.score_candidates([J.SearchCase("q", ["yes"], ["yes", "no", "yes"], image)])[0]
     assert len(s) == 2 and len(c) == 3 and all(-1 <= v <= 1 for v in s + c)
+
+
+def test_real_mpbench_images_and_answers(tmp_path):
+    """Images are opened from image_root by their relative path; final answers compare after normalising."""
+    from PIL import Image
+
+    (tmp_path / "img").mkdir()
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "img" / "q1.png")
+    recs = [{"question": "q", "image": "img/q1.png", "steps": ["a", "b"], "labels": ["correct", "incorrect"]}]
+    (case, y), = D.step_cases(recs, image_root=tmp_path)
+    assert y == [1, 0] and case.image.size == (8, 8) and case.image.getpixel((0, 0)) == (255, 0, 0)
+    assert D.step_cases(recs)[0][0].image == "img/q1.png"  # no image_root: the reference is kept
+    aa = D.aggregation_cases([{"question": "q", "answer": " B. ", "responses": [["x"], ["y"], ["z"]],
+                               "final_answers": ["b", "C", "b."]}])
+    run = bench.run_judge_on_cases(J.ConstantJudge(0.0), [], aa, [])
+    assert run.aa_gold == ["b"] and run.aa_answers == [["b", "c", "b"]]
+    # a constant judge: BoN = a random pick (2 of 3 right); the weighted vote follows the majority "b"
+    assert M.answer_aggregation(run.aa_scores, run.aa_answers, run.aa_gold)["BoN"] == pytest.approx(200 / 3)
+    assert M.answer_aggregation(run.aa_scores, run.aa_answers, run.aa_gold)["MV"] == 100.0
