@@ -9,7 +9,8 @@
 - ``model``: the VLM adapter (batches with answer-only labels, greedy answers) and a tiny LLaVA
   (CLIP + Llama from transformers configs) with a word-level tokenizer;
 - ``bench``: targets, Finetune / Goal training, the unlearning loop with early stopping and budget
-  checkpoints, evaluation of every Table-1/Table-2 column;
+  checkpoints, evaluation of every Table-1/Table-2 column, and the protocol on the real benchmark
+  (``run_real``, ``compare_real``: the ``gpu`` profile);
 - ``data``: the real PEBench (``xuzhaopan/PEBench``) from a folder or the hub.
 """
 
