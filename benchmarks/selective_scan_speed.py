@@ -19,10 +19,10 @@ speed-up against the sequence length).
 from __future__ import annotations
 
 import argparse
-import csv
 import platform
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 
@@ -79,10 +79,7 @@ def main(argv=None) -> None:
     rows = run(args)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out.with_suffix(".csv"), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        pd.DataFrame(rows).to_csv(args.out.with_suffix(".csv"), index=False)
         plot(rows, args.out.with_suffix(".png"))
         print(f"wrote {args.out.with_suffix('.csv')} and {args.out.with_suffix('.png')}")
 

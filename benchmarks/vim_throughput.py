@@ -17,11 +17,11 @@ Writes ``<out>.csv`` (one row per model and setting).
 from __future__ import annotations
 
 import argparse
-import csv
 import platform
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 
@@ -79,10 +79,7 @@ def main(argv=None) -> None:
               f"{fl / 1e9:7.4f} GFLOPs ({rows[-1]['flops_reduction_pct']:+.1f} % fewer)", flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out.with_suffix(".csv"), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        pd.DataFrame(rows).to_csv(args.out.with_suffix(".csv"), index=False)
         print(f"wrote {args.out.with_suffix('.csv')}")
 
 
