@@ -376,7 +376,8 @@ def run_seed(seed: int, *, world_kwargs: dict, make_model, n_forget_persons: int
              hp: dict | None = None, log=print) -> pd.DataFrame:
     """Everything for one seed: the world (``make_world(seed=seed, **world_kwargs)``), a Finetune and a
     Goal model (``make_model(world, seed)`` builds an untrained VLM), every single-target method on
-    the person and the event target (evaluated at the ``eval_at`` budgets), and the joint methods.
+    the person and the event target, and the joint methods (each evaluated at the ``eval_at`` budgets and at
+    ``steps``).
 
     One Goal model per seed is trained without the joint target's forget questions; the person and
     event settings are evaluated on images that show no other forget concept, so that it is the upper
@@ -400,7 +401,7 @@ def run_seed(seed: int, *, world_kwargs: dict, make_model, n_forget_persons: int
                          **evaluate(ref_model, world, target, sets)})
         for method in (methods if setting != "joint" else joint_methods):
             t1 = time.perf_counter()
-            at = tuple(eval_at) if setting != "joint" else (steps,)
+            at = tuple(sorted(set(eval_at) | {steps}))
             _, hist = unlearn(finetune, method, world, target, steps=steps, lr=lr, batch_size=batch_size, seed=seed,
                               eval_at=at, eval_sets=sets, stop_forget_nll=stop_forget_nll,
                               hp=(hp or {}).get(method))
