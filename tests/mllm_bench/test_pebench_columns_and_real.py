@@ -208,3 +208,20 @@ def test_hub_ids_fail_with_a_clear_message(offline):
         D.load_records(D.HUB_ID)
     with pytest.raises(MD.MPBenchNotFound, match="huggingface-cli download xuzhaopan/MPBench.*hub error"):
         MD.locate(MD.HUB_ID, "answer_aggregation")
+
+
+def test_run_seed_rows_every_setting_at_every_budget():
+    def make_model(world, seed):
+        return Mo.tiny_llava(world, hidden=16, vision_hidden=16, layers=1, vision_layers=1, seed=seed)
+
+    frame = B.run_seed(0, world_kwargs=dict(n_persons=6, n_events=4, image_size=16, n_real_persons=1, real_per_person=2,
+                                            n_pope=8), make_model=make_model, n_forget_persons=1, n_forget_events=1,
+                       train_epochs=1, methods=("GA",), joint_methods=("GD", "GD + BGD"), steps=2, eval_at=(1, 2),
+                       batch_size=4, n_eval=3, log=lambda *_: None)
+    got = {(r.setting, r.method, r.step) for r in frame.itertuples()}
+    for setting in ("person", "event", "joint"):
+        assert {(setting, "Finetune", 0), (setting, "Goal", 0)} <= got
+    assert {("person", "GA", 1), ("person", "GA", 2), ("event", "GA", 1), ("event", "GA", 2)} <= got
+    assert {("joint", m, s) for m in ("GD", "GD + BGD") for s in (1, 2)} <= got
+    joint = frame[frame.setting == "joint"]
+    assert joint[B.JOINT_COLUMNS].notna().all().all()
