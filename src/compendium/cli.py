@@ -125,9 +125,41 @@ def cmd_data(args) -> int:
     return 2
 
 
+def book_freshness(root: Path | None = None) -> list[dict]:
+    """Per source notebook: the profile and date of its executed copy in book/, and whether that copy
+    was made from the current inputs (the same fingerprint `compendium run` compares)."""
+    import nbformat
+
+    root = root or repo_root()
+    rows = []
+    for source in runner.discover("all", root=root):
+        name = f"{source.parent.name}/{source.stem}"
+        output = root / "book" / source.parent.name / source.name
+        if not output.exists():
+            rows.append({"notebook": name, "profile": "-", "executed": "-", "up to date": "not executed"})
+            continue
+        meta = nbformat.read(output, as_version=4).metadata.get(runner.META_KEY, {})
+        profile = meta.get("profile", "?")
+        try:
+            job = runner.make_job(source, profile if profile in runner.PROFILES else "ci", out_dir=output.parent)
+            fresh = "yes" if runner.is_up_to_date(job) else "no (inputs changed)"
+        except Exception as exc:  # a profile file that no longer validates is worth showing, not fatal
+            fresh = f"unknown ({exc.__class__.__name__})"
+        rows.append({"notebook": name, "profile": profile, "executed": str(meta.get("started", "?")),
+                     "up to date": fresh})
+    return rows
+
+
 def cmd_status(args) -> int:
     from . import verdicts
 
+    if args.book:
+        import pandas as pd
+
+        rows = book_freshness()
+        print(pd.DataFrame(rows).to_json(orient="records", indent=1) if args.json
+              else pd.DataFrame(rows).to_string(index=False))
+        return 0
     cells = verdicts.collect(repo_root() / "book")
     table = verdicts.summary(cells)
     if args.json:
@@ -185,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="verdict counts per paper and table from book/**/*.results.json")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--book", action="store_true",
+                   help="instead: each notebook's executed copy in book/ (profile, date, up to date or not)")
     p.set_defaults(func=cmd_status)
     return parser
 

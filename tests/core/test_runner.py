@@ -163,3 +163,17 @@ def test_declared_inputs_enter_the_fingerprint(chapter, tmp_path, monkeypatch):
     (tmp_path / "book" / "other").mkdir(parents=True)
     (tmp_path / "book" / "other" / "x.results.json").write_text("{}")
     assert runner.fingerprint(chapter, {}, "paper") != before
+
+
+def test_status_book_says_which_outputs_are_stale(chapter, tmp_path, capsys):
+    from compendium.cli import book_freshness
+
+    root = tmp_path
+    assert book_freshness(root) == [{"notebook": "toy/toy", "profile": "-", "executed": "-", "up to date": "not executed"}]
+    job = runner.make_job(chapter, "paper", out_dir=root / "book" / "toy")
+    assert runner.run_notebook(job)["status"] == "ok"
+    row, = book_freshness(root)
+    assert row["profile"] == "paper" and row["up to date"] == "yes"
+    (chapter.parent / "toy.paper.yaml").write_text("x: 2\n")  # the profile changed: the book copy is stale
+    row, = book_freshness(root)
+    assert row["up to date"] == "no (inputs changed)"
