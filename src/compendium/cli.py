@@ -156,9 +156,8 @@ def cmd_status(args) -> int:
     if args.book:
         import pandas as pd
 
-        rows = book_freshness()
-        print(pd.DataFrame(rows).to_json(orient="records", indent=1) if args.json
-              else pd.DataFrame(rows).to_string(index=False))
+        frame = pd.DataFrame(book_freshness())
+        print(frame.to_json(orient="records", indent=1) if args.json else frame.to_string(index=False))
         return 0
     cells = verdicts.collect(repo_root() / "book")
     table = verdicts.summary(cells)
