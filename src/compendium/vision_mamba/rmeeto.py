@@ -421,51 +421,19 @@ def distill_loss(student_logits: Tensor, teacher_logits: Tensor, targets: Tensor
 # ----------------------------------------------------------------------------------------
 # Throughput
 # ----------------------------------------------------------------------------------------
-@torch.no_grad()
 def throughput(models: dict[str, nn.Module], x: Tensor, warmup: int = 3, iters: int = 10,
                repeats: int = 5, autocast_dtype: Optional[torch.dtype] = None) -> dict[str, dict]:
     """Images per second of each model on the same batch ``x``, measured side by side.
 
-    The models take turns (``repeats`` rounds of ``iters`` timed forward passes each, after
-    ``warmup`` passes), so a change of machine load hits all of them alike. Per model:
-    ``images_per_s`` (median round), ``best_images_per_s`` (fastest round), ``rounds`` (seconds
-    per batch in each round). :func:`speedup` compares two models round by round. The paper's
+    :func:`compendium.vision_mamba.bench.compare_throughput` with ``repeats`` rounds; per
+    model ``images_per_s`` (median round), ``best_images_per_s``, ``ms_per_batch`` and
+    ``rounds`` (seconds per batch in each round; :func:`speedup` pairs them). The paper's
     protocol (``utils/calc_flops.py::throughput``) is fp16 autocast, batch 128, 100 warm-up + 30
     timed iterations on a GPU.
     """
-    import statistics
-    import time
+    from .bench import compare_throughput
 
-    device = x.device
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
-    def ctx():
-        if autocast_dtype is not None:
-            return torch.autocast(device.type, dtype=autocast_dtype)
-        return torch.autocast(device.type, enabled=False)
-
-    for m in models.values():
-        m.eval()
-        with ctx():
-            for _ in range(warmup):
-                m(x)
-    sync()
-    rounds: dict[str, list[float]] = {k: [] for k in models}
-    for _ in range(repeats):
-        for name, m in models.items():
-            sync()
-            t0 = time.perf_counter()
-            with ctx():
-                for _ in range(iters):
-                    m(x)
-            sync()
-            rounds[name].append((time.perf_counter() - t0) / iters)
-    out = {}
-    for name, times in rounds.items():
-        out[name] = {"images_per_s": x.shape[0] / statistics.median(times),
-                     "best_images_per_s": x.shape[0] / min(times),
-                     "ms_per_batch": 1e3 * statistics.median(times), "rounds": times}
-    return out
+    return compare_throughput(models, x, warmup, iters, repeats, autocast_dtype)
 
 
 def speedup(result: dict[str, dict], fast: str = "merged", slow: str = "dense") -> float:

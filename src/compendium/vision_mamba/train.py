@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..paths import artifacts_dir
+from .bench import compare_throughput
 from .cifar import augment, to_tensor
 from .dyvm import DyVM, DyVMConfig, dyvm_loss, teacher_outputs
 from .vim import Vim, VimConfig
@@ -178,33 +179,6 @@ def throughput(model: nn.Module, images: torch.Tensor, warmup: int = 2, iters: i
                **forward_kwargs) -> float:
     """Images per second of ``model(images)`` in eval mode (best of ``iters`` timed runs)."""
     return compare_throughput({"m": model}, images, warmup, iters, 1, **forward_kwargs)["m"]["best_images_per_s"]
-
-
-@torch.no_grad()
-def compare_throughput(models: dict, images: torch.Tensor, warmup: int = 2, iters: int = 3,
-                       rounds: int = 3, **forward_kwargs) -> dict:
-    """Images per second of several models on the same batch, measured side by side.
-
-    The models take turns (``rounds`` rounds of ``iters`` timed forward passes each), so
-    changes in machine load hit all of them alike. Per model: ``images_per_s`` (median
-    round), ``best_images_per_s`` and ``round_s`` (seconds per batch, per round).
-    """
-    import statistics
-
-    for m in models.values():
-        m.eval()
-        for _ in range(warmup):
-            m(images, **forward_kwargs)
-    per = {k: [] for k in models}
-    for _ in range(rounds):
-        for k, m in models.items():
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                m(images, **forward_kwargs)
-            per[k].append((time.perf_counter() - t0) / iters)
-    n = images.shape[0]
-    return {k: {"images_per_s": n / statistics.median(v), "best_images_per_s": n / min(v),
-                "round_s": v} for k, v in per.items()}
 
 
 def _load_cached(path: Path, build: Callable[[], nn.Module], device="cpu"):
