@@ -157,3 +157,19 @@ def test_throughput_on_cuda_synchronises():
     res = compare_throughput({"dense": vim}, torch.randn(8, 3, 32, 32, device="cuda"), warmup=1, iters=2,
                              rounds=2, autocast_dtype=torch.float16)
     assert len(res["dense"]["rounds"]) == 2 and res["dense"]["images_per_s"] > 0
+
+
+@pytest.mark.skipif(not _optional.HAS_MAMBA_SSM, reason="needs the mamba-ssm extra")
+def test_vim_with_kernel_under_autocast_matches_chunked():
+    """Under fp16 autocast the Vim mixer hands the scan mixed dtypes (fp32 u, fp16 delta);
+    the kernel needs one dtype, which the dispatcher gives it (the autocast dtype)."""
+    from compendium.vision_mamba.selective_scan import scan_backend
+
+    torch.manual_seed(0)
+    vim = Vim(VC).cuda().eval()
+    x = torch.randn(4, 3, 32, 32, device="cuda")
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16):
+        y_kernel = vim(x).float()
+        with scan_backend(vim, "chunked"):
+            y_chunked = vim(x).float()
+    torch.testing.assert_close(y_kernel, y_chunked, rtol=2e-2, atol=2e-2)

@@ -382,9 +382,13 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
         return (out, u.new_empty(u.shape[0], u.shape[1], A.shape[1])) if return_last_state else out
     name = _resolve_backend(backend, u)
     if name == "mamba_ssm":
+        # The CUDA kernel wants u, delta, z and variable B / C in one dtype (A, D and the
+        # bias stay float32); under autocast that is the autocast dtype, as in the official
+        # Vim, whose fused path casts its inputs the same way.
+        dt = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else u.dtype
         fn = _optional.mamba_ssm_selective_scan_fn()
-        return fn(u, delta, A, B.contiguous(), C.contiguous(), D, z, delta_bias,
-                  delta_softplus, return_last_state)
+        return fn(u.to(dt), delta.to(dt), A, B.to(dt).contiguous(), C.to(dt).contiguous(), D,
+                  None if z is None else z.to(dt), delta_bias, delta_softplus, return_last_state)
     fn = {"ref": selective_scan_ref, "chunked": selective_scan_chunked,
           "cpu_kernel": selective_scan_cpu_kernel}[name]
     return fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
