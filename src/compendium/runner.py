@@ -5,8 +5,8 @@ A chapter is a folder ``notebooks/<paper>/``; each notebook ``<name>.ipynb`` the
 beside it hold the other profiles' parameters (a notebook without ``<name>.paper.yaml`` runs its
 defaults at paper scale too: its defaults already are the full computation).
 
-``run_notebook`` writes ``book/<paper>/<name>.ipynb`` (and the notebook writes its
-``<name>.results.json`` beside it), stamps provenance into the notebook's metadata and a closing
+``run_notebook`` writes ``book/<paper>/<name>.ipynb`` (the notebook's ``<name>.results.json`` is
+staged in a temporary folder and joins it only when the run ends well), stamps provenance into the notebook's metadata and a closing
 markdown cell, and skips a notebook whose inputs (source, parameters, the package code it imports)
 have not changed since the output was made. ``run_batch`` runs a grid of notebooks × parameter sets
 through ``dask.distributed``, resumably.
@@ -20,8 +20,10 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -278,7 +280,9 @@ def run_notebook(job: Job, *, force: bool = False, progress: bool = False, log_o
     job.output.parent.mkdir(parents=True, exist_ok=True)
     fp = fingerprint(job.source, job.parameters, job.profile)
     env_before = {k: os.environ.get(k) for k in ("COMPENDIUM_RESULTS_DIR", "COMPENDIUM_PROFILE")}
-    os.environ["COMPENDIUM_RESULTS_DIR"] = str(job.output.parent)
+    # Results files are staged and join the book only with a notebook that ran to the end.
+    staging = Path(tempfile.mkdtemp(prefix=f"compendium-{job.paper}-{job.name}-"))
+    os.environ["COMPENDIUM_RESULTS_DIR"] = str(staging)
     os.environ["COMPENDIUM_PROFILE"] = job.profile
     tmp_output = job.output.with_suffix(".running.ipynb")
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
@@ -315,6 +319,10 @@ def run_notebook(job: Job, *, force: bool = False, progress: bool = False, log_o
         tmp_output.unlink()
         if status == "ok":
             job.output.with_suffix(".failed.ipynb").unlink(missing_ok=True)
+    if status == "ok":
+        for path in staging.glob("*.results.json"):
+            shutil.move(path, job.output.parent / path.name)
+    shutil.rmtree(staging, ignore_errors=True)
     return {"notebook": f"{job.paper}/{job.name}", "status": status, "output": str(job.output),
             "wall_time_s": round(wall, 2), "error": error}
 

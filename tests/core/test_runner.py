@@ -65,11 +65,14 @@ def test_run_records_provenance_writes_results_and_skips(chapter, tmp_path):
 def test_failed_run_keeps_last_good_output(chapter, tmp_path):
     out = tmp_path / "book" / "toy"
     runner.run_notebook(runner.make_job(chapter, "ci", out_dir=out))
-    good = (out / "toy.ipynb").read_bytes()
-    res = runner.run_notebook(runner.make_job(chapter, "ci", {"fail": True}, out_dir=out))
+    good, good_results = (out / "toy.ipynb").read_bytes(), (out / "toy.results.json").read_bytes()
+    # fails after saving its results (x = 3 would give another verdict): the book keeps the old ones
+    res = runner.run_notebook(runner.make_job(chapter, "ci", {"fail": True, "x": 3}, out_dir=out))
     assert res["status"] == "failed" and "asked to fail" in res["error"]
     assert (out / "toy.ipynb").read_bytes() == good
-    assert (out / "toy.failed.ipynb").exists()
+    assert (out / "toy.results.json").read_bytes() == good_results
+    assert (out / "toy.failed.ipynb").exists() and sorted(p.name for p in out.glob("*.results.json")) == [
+        "toy.results.json"]
 
 
 def test_cli_bad_parameter_is_one_clear_line(chapter, capsys):
