@@ -6,8 +6,8 @@ beside it hold the other profiles' parameters (a notebook without ``<name>.paper
 defaults at paper scale too: its defaults already are the full computation).
 
 ``run_notebook`` writes ``book/<paper>/<name>.ipynb`` (the notebook's ``<name>.results.json`` is
-staged in a temporary folder and joins it only when the run ends well), stamps provenance into the notebook's metadata and a closing
-markdown cell, and skips a notebook whose inputs (source, parameters, the package code it imports)
+staged in a temporary folder and joins it only when the run ends well), stamps provenance into the
+notebook's metadata and a closing markdown cell, and skips a notebook whose inputs (source, parameters, the package code it imports)
 have not changed since the output was made. ``run_batch`` runs a grid of notebooks × parameter sets
 through ``dask.distributed``, resumably.
 """

@@ -27,7 +27,7 @@ TOL = {torch.float32: (1e-4, 1e-4), torch.bfloat16: (3e-2, 5e-2), torch.float16:
 
 
 def cuda_inputs(dtype, grad=False, b=2, e=64, l=197, n=16):
-    x = {k: v.cuda() for k, v in scan_inputs(b, e, l, n).items()}
+    x = scan_inputs(b, e, l, n, device="cuda")
     for k in ("u", "delta", "B", "C", "z"):     # activations in dtype; A, D, bias stay fp32 as in Vim
         x[k] = x[k].to(dtype)
     if grad:

@@ -7,12 +7,13 @@ taking turns so that changes of machine load hit all of them alike.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Iterable, Optional
 
 import torch
 
-from . import cpu_kernel
+from . import _optional, cpu_kernel
 from .selective_scan import (default_chunk_size, selective_scan, selective_scan_chunked,
                              selective_scan_cpu_kernel, selective_scan_ref)
 
@@ -33,8 +34,6 @@ def compare_throughput(models: dict, images: torch.Tensor, warmup: int = 2, iter
     Returns per model: ``images_per_s`` (median round), ``best_images_per_s`` (fastest
     round), ``ms_per_batch`` (median round) and ``rounds`` (seconds per batch, per round).
     """
-    import statistics
-
     device = images.device
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
@@ -62,13 +61,17 @@ def compare_throughput(models: dict, images: torch.Tensor, warmup: int = 2, iter
                 "ms_per_batch": 1e3 * statistics.median(v), "rounds": v} for k, v in per.items()}
 
 
-def scan_inputs(b: int, e: int, l: int, n: int, seed: int = 0, grad: bool = False) -> dict:
-    """Random scan inputs of the Vim-S kind: u, delta, z (b, e, l), B, C (b, n, l) token-major."""
+def scan_inputs(b: int, e: int, l: int, n: int, seed: int = 0, grad: bool = False,
+                device: str | torch.device = "cpu") -> dict:
+    """Random scan inputs of the Vim-S kind: u, delta, z (b, e, l), B, C (b, n, l) token-major.
+
+    Drawn on the CPU (the same numbers on every device), then moved to ``device``."""
     g = torch.Generator().manual_seed(seed)
     tm = lambda k: torch.randn(b, l, k, generator=g).transpose(1, 2)
     x = dict(u=tm(e), delta=tm(e) - 2.0, A=-torch.exp(0.5 * torch.randn(e, n, generator=g) + 1.0),
              B=tm(n), C=tm(n), D=torch.randn(e, generator=g), z=tm(e),
              delta_bias=0.1 * torch.randn(e, generator=g))
+    x = {k: v.to(device) for k, v in x.items()}
     if grad:
         for v in x.values():
             v.requires_grad_()
@@ -88,8 +91,6 @@ def time_scans(lengths: Iterable[int], batch: int = 8, d_inner: int = 768, d_sta
     process's CPU time: less sensitive to other jobs; CUDA timings always use the wall
     clock, with the device synchronised).
     """
-    from . import _optional
-
     if threads is not None:
         torch.set_num_threads(threads)
     on_cuda = torch.device(device).type == "cuda"
@@ -99,8 +100,7 @@ def time_scans(lengths: Iterable[int], batch: int = 8, d_inner: int = 768, d_sta
     chunk = chunk or default_chunk_size(batch, d_inner, d_state)
     rows = []
     for l in lengths:
-        x = {k: v.detach().to(device).requires_grad_(backward)
-             for k, v in scan_inputs(batch, d_inner, l, d_state).items()}
+        x = scan_inputs(batch, d_inner, l, d_state, grad=backward, device=device)
         fns = {"reference": lambda: selective_scan_ref(**x, delta_softplus=True),
                "chunked": lambda: selective_scan_chunked(**x, delta_softplus=True, chunk_size=chunk)}
         if not on_cuda and cpu_kernel.available():

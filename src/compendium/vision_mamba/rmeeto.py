@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .bench import compare_throughput
 from .flops import block_flops
 from .vim import Vim, VimConfig
 
@@ -431,8 +432,6 @@ def throughput(models: dict[str, nn.Module], x: Tensor, warmup: int = 3, iters: 
     protocol (``utils/calc_flops.py::throughput``) is fp16 autocast, batch 128, 100 warm-up + 30
     timed iterations on a GPU.
     """
-    from .bench import compare_throughput
-
     return compare_throughput(models, x, warmup, iters, repeats, autocast_dtype)
 
 
