@@ -1,0 +1,47 @@
+"""The compendium's index of papers (``papers.yaml`` beside this module): key, title, arXiv id, domain,
+notebooks and official repository at the commit the chapter read. ``compendium list``, the verdict page
+and the README's table read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+__all__ = ["Paper", "index", "get", "keys"]
+
+
+@dataclass(frozen=True)
+class Paper:
+    key: str
+    title: str
+    arxiv: str
+    domain: str
+    notebooks: tuple[str, ...]
+    repository: str | None  # "owner/name@commit", or None where no official code is public
+
+    @property
+    def arxiv_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv}"
+
+
+@lru_cache(maxsize=None)
+def index() -> tuple[Paper, ...]:
+    raw = yaml.safe_load(resources.files(__package__).joinpath("papers.yaml").read_text())
+    out = []
+    for p in raw["papers"]:
+        out.append(Paper(p["key"], p["title"], str(p["arxiv"]), p["domain"], tuple(p["notebooks"]), p.get("repository")))
+    return tuple(out)
+
+
+def keys() -> list[str]:
+    return [p.key for p in index()]
+
+
+def get(key: str) -> Paper:
+    for p in index():
+        if p.key == key:
+            return p
+    raise KeyError(f"unknown paper {key!r}; the index has {keys()}")
