@@ -1,13 +1,13 @@
-"""``compendium``: run the book's notebooks, batches of them, build the book, check the data.
+"""compendium: run the book's notebooks, batches of them, build the book, check the data.
 
-Examples::
-
-    compendium list                                  # chapters, notebooks, profiles
-    compendium run affectgpt --profile paper         # execute into book/affectgpt/ (skips up-to-date)
-    compendium run affectgpt/mer_unibench -p checkpoint_rule last
-    compendium batch grid.yaml --out runs/           # notebooks × parameter sets through dask
-    compendium build                                 # out-of-date notebooks, verdict page, HTML
-    compendium data check                            # verify every registered file resolves
+Examples:
+  compendium list                                  chapters, notebooks, profiles
+  compendium run affectgpt                         the paper profile into book/affectgpt/ (skips up-to-date)
+  compendium run affectgpt/mer_unibench -p checkpoint_rule last --out /tmp/mine
+  compendium batch grid.yaml --out runs/           notebooks x parameter sets through dask
+  compendium build                                 out-of-date notebooks, verdict page, HTML
+  compendium data check                            every registered file resolves and matches
+  compendium status --book                         each book notebook: profile, date, up to date
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import yaml
@@ -32,21 +33,31 @@ def _parse_overrides(pairs: list[list[str]] | None) -> dict:
 
 
 def _print_table(rows: list[dict]) -> None:
+    """One line per run (named by notebook, profile and parameters), its status and time; failures
+    add the error ("Class: message") and where the failed notebook was kept."""
     if not rows:
         return
-    width = max(len(r.get("notebook", r.get("run_id", ""))) for r in rows)
-    for r in rows:
-        name = r.get("run_id") or r.get("notebook", "")
-        line = f"  {name:<{width}}  {r['status']:<12} {r.get('wall_time_s', 0):>8.1f} s"
+    names = [r.get("label") or r.get("notebook") or r.get("run_id", "") for r in rows]
+    width = max(len(n) for n in names)
+    for name, r in zip(names, rows):
+        print(f"  {name:<{width}}  {r['status']:<12} {r.get('wall_time_s', 0):>8.1f} s")
         if r.get("error"):
-            line += f"   {str(r['error']).splitlines()[0][:160]}"
-        print(line)
+            print(f"      {r['error']}")
+        if r.get("failed_notebook"):
+            print(f"      failed notebook kept at {r['failed_notebook']}")
 
 
 def cmd_list(args) -> int:
+    rows = []
     for source in runner.discover("all"):
-        profiles = ["ci"] + [p for p in ("paper", "gpu") if source.with_suffix(f".{p}.yaml").exists()]
-        print(f"{source.parent.name}/{source.stem:<28} profiles: {', '.join(profiles)}")
+        # Every notebook has ci (its defaults) and paper (its paper.yaml, or the defaults at full scale).
+        paper = "paper" if source.with_suffix(".paper.yaml").exists() else "paper (= defaults)"
+        profiles = ["ci", paper] + (["gpu"] if source.with_suffix(".gpu.yaml").exists() else [])
+        rows.append((f"{source.parent.name}/{source.stem}", ", ".join(profiles)))
+    width = max(len("notebook"), *(len(name) for name, _ in rows))
+    print(f"{'notebook':<{width}}  profiles")
+    for name, profiles in rows:
+        print(f"{name:<{width}}  {profiles}")
     return 0
 
 
@@ -63,7 +74,10 @@ def cmd_run(args) -> int:
                 continue
             raise
         print(f"→ {job.paper}/{job.name} [{args.profile}]", flush=True)
-        rows.append(runner.run_notebook(job, force=args.force, progress=not args.quiet, log_output=args.log_output))
+        row = runner.run_notebook(job, force=args.force, progress=not args.quiet, log_output=args.log_output)
+        if row["status"] == "failed":
+            print(f"✗ {row['notebook']}: {row['error']}", file=sys.stderr, flush=True)
+        rows.append(row)
     print("summary:")
     _print_table(rows)
     return 1 if any(r["status"] == "failed" for r in rows) else 0
@@ -86,7 +100,7 @@ def cmd_build(args) -> int:
         rc = cmd_run(argparse.Namespace(target="all", profile=args.profile, param=None, out=None, force=False,
                                         quiet=args.quiet, log_output=False))
         if rc and not args.keep_going:
-            print("error: a notebook failed; its output is kept as book/<chapter>/<name>.failed.ipynb", file=sys.stderr)
+            print(f"error: a notebook failed; its notebook is kept under {runner.cache_root() / 'failed'}", file=sys.stderr)
             return rc
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root / "book"), "--config", str(root / "_config.yml")]
@@ -112,16 +126,17 @@ def cmd_data(args) -> int:
         print(data.fetch(args.key))
         return 0
     if args.action == "check":
-        bad = 0
         keys = [k for k in data.registered_keys() if not args.key or k.startswith(args.key)]
-        for key in keys:
-            try:
-                data.fetch(key)
-            except data.DataError as exc:
-                bad += 1
-                print(f"✗ {exc}")
-        print(f"{len(keys) - bad}/{len(keys)} files resolve and match their checksums")
-        return 1 if bad else 0
+        results = data.check(keys, workers=args.workers, total_timeout=args.timeout)
+        bad = [r for r in results if not r.ok]
+        for r in bad:
+            print(f"✗ {r.key}: {r.error}")
+        extra = data.unregistered_files()
+        for path in extra:
+            print(f"? {path}: not a registered file (ignored by the loaders)")
+        print(f"{len(keys) - len(bad)}/{len(keys)} files resolve and match their checksums"
+              + (f"; {len(extra)} unregistered file(s) in the data folders" if extra else ""))
+        return 1 if bad or extra else 0
     return 2
 
 
@@ -141,7 +156,8 @@ def book_freshness(root: Path | None = None) -> list[dict]:
         meta = nbformat.read(output, as_version=4).metadata.get(runner.META_KEY, {})
         profile = meta.get("profile", "?")
         try:
-            job = runner.make_job(source, profile if profile in runner.PROFILES else "ci", out_dir=output.parent)
+            profile_name = profile if profile in runner.PROFILES else "ci"
+            job = runner.Job(source, output, runner.profile_parameters(source, profile_name), profile_name)
             fresh = "yes" if runner.is_up_to_date(job) else "no (inputs changed)"
         except Exception as exc:  # a profile file that no longer validates is worth showing, not fatal
             fresh = f"unknown ({exc.__class__.__name__})"
@@ -168,32 +184,62 @@ def cmd_status(args) -> int:
     return 0
 
 
+EXAMPLES = {
+    "list": "  compendium list",
+    "run": "  compendium run affectgpt                      # paper profile into book/affectgpt/\n"
+           "  compendium run all --force                    # every notebook, even if up to date\n"
+           "  compendium run gfs --profile ci --out /tmp/ci # a profile other than paper needs --out\n"
+           "  compendium run affectgpt/mer_unibench -p checkpoint_rule last --out /tmp/mine\n\n"
+           "Only the paper (or gpu) profile without -p writes book/; anything else needs --out.\n"
+           "Allowed values are checked before a kernel starts: papermill --help-notebook <notebook> lists them.",
+    "batch": "  compendium batch batches/affectgpt_checkpoint_rules.yaml --out runs/\n"
+             "  compendium batch grid.yaml --scheduler tcp://host:8786\n\n"
+             "grid.yaml:  notebooks: [affectgpt/mer_unibench]\n"
+             "            profile: ci\n"
+             "            matrix: {checkpoint_rule: [best-on-test, last]}",
+    "build": "  compendium build                              # paper profile, then the HTML\n"
+             "  compendium build --no-run --strict            # only render book/, warnings are errors",
+    "data": "  compendium data list graphs/                  # keys, sizes, URLs\n"
+            "  compendium data where images/cifar10-jpg.zip  # where a key resolves\n"
+            "  compendium data check --timeout 300           # verify every file, in parallel, bounded",
+    "status": "  compendium status                             # verdict counts per paper and table\n"
+              "  compendium status --book                      # each book notebook: profile, date, fresh",
+}
+
+
+def _subparser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help_text, description=help_text,
+                          epilog="examples:\n" + EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="compendium", description=__doc__.split("\n\n")[0],
-        epilog="Profiles: ci = the notebook's defaults (seconds to minutes on 2 CPU cores); paper = "
-               "<name>.paper.yaml, what the committed book shows; gpu = <name>.gpu.yaml, real checkpoints "
-               "and gated data from paths you give. Data: set COMPENDIUM_DATA to a folder laid out like "
-               "`compendium data list` (files are otherwise downloaded into ~/.cache/compendium).",
+        prog="compendium", description=__doc__,
+        epilog=textwrap.fill(
+            "Profiles: ci = the notebook's defaults (seconds to minutes on 2 CPU cores); paper = "
+            "<name>.paper.yaml, what the committed book shows; gpu = <name>.gpu.yaml, real checkpoints "
+            "and gated data from paths you give. Data: set COMPENDIUM_DATA to a folder laid out like "
+            "'compendium data list' shows (files are otherwise downloaded into ~/.cache/compendium). "
+            "Each command has its own --help with examples.", 100),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="chapters, notebooks and the profiles each has")
+    p = _subparser(sub, "list", "chapters, notebooks and the profiles each has")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("run", help="execute notebooks with papermill into book/ (skips those up to date)")
+    p = _subparser(sub, "run", "execute notebooks with papermill (paper profile into book/; skips those up to date)")
     p.add_argument("target", help="'all', a chapter (e.g. affectgpt), chapter/notebook, or a path to an .ipynb")
     p.add_argument("--profile", choices=runner.PROFILES, default="paper", help="parameter profile (default: paper)")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                   help="override one parameter (VALUE parsed as YAML); repeatable")
+                   help="override one parameter (VALUE parsed as YAML); repeatable; needs --out")
     p.add_argument("--out", help="write outputs under this folder instead of book/")
     p.add_argument("--force", action="store_true", help="execute even if the output is up to date")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--log-output", action="store_true", help="stream the notebook's output")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("batch", help="run a grid of notebooks × parameter sets through dask (resumable)")
+    p = _subparser(sub, "batch", "run a grid of notebooks x parameter sets through dask (resumable)")
     p.add_argument("grid", help="YAML: notebooks: [...], profile: ci, parameter_sets: [{...}] and/or matrix: {name: [...]}")
     p.add_argument("--out", default="runs", help="folder for the runs (default: runs/); reruns skip finished runs")
     p.add_argument("--scheduler", help="address of an existing dask scheduler (default: a local cluster)")
@@ -201,20 +247,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_batch)
 
-    p = sub.add_parser("build", help="run out-of-date notebooks, then render the book with jupyter-book")
-    p.add_argument("--profile", choices=runner.PROFILES, default="paper")
+    p = _subparser(sub, "build", "run out-of-date notebooks into book/, then render the book with jupyter-book")
+    p.add_argument("--profile", choices=runner.BOOK_PROFILES, default="paper")
     p.add_argument("--no-run", action="store_true", help="only render what is in book/")
     p.add_argument("--strict", action="store_true", help="warnings are errors (-W -n --keep-going)")
     p.add_argument("--keep-going", action="store_true", help="render even if a notebook failed")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("data", help="the data registry: list keys, where a key resolves, check all")
+    p = _subparser(sub, "data", "the data registry: list keys, where a key resolves, check all")
     p.add_argument("action", choices=["list", "where", "check"])
     p.add_argument("key", nargs="?", default="", help="a key or key prefix (e.g. graphs/ or emotion/affectgpt/output)")
+    p.add_argument("--workers", type=int, default=8, help="check: files verified in parallel (default: 8)")
+    p.add_argument("--timeout", type=float, default=1800.0,
+                   help="check: overall limit in seconds (default: 1800); each download is also limited by "
+                        "COMPENDIUM_STALL_TIMEOUT (30 s of silence) and COMPENDIUM_DOWNLOAD_TIMEOUT (900 s)")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("status", help="verdict counts per paper and table from book/**/*.results.json")
+    p = _subparser(sub, "status", "verdict counts per paper and table from book/**/*.results.json")
     p.add_argument("--json", action="store_true")
     p.add_argument("--book", action="store_true",
                    help="instead: each notebook's executed copy in book/ (profile, date, up to date or not)")
@@ -224,18 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .data import DataError
+
     try:
         return args.func(args)
-    except runner.ParameterError as exc:
+    except (runner.ParameterError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        from .data import DataError
-
-        if isinstance(exc, DataError):
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        raise
+    except KeyboardInterrupt:
+        # Ctrl-C: one line; the runner's finally blocks already removed what the run had staged.
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -6,10 +6,16 @@ beside it hold the other profiles' parameters (a notebook without ``<name>.paper
 defaults at paper scale too: its defaults already are the full computation).
 
 ``run_notebook`` writes ``book/<paper>/<name>.ipynb`` (the notebook's ``<name>.results.json`` is
-staged in a temporary folder and joins it only when the run ends well), stamps provenance into the
-notebook's metadata and a closing markdown cell, and skips a notebook whose inputs (source, parameters, the package code it imports)
-have not changed since the output was made. ``run_batch`` runs a grid of notebooks × parameter sets
-through ``dask.distributed``, resumably.
+staged in a folder under the cache and joins it only when the run ends well), stamps provenance into
+the notebook's metadata and a closing markdown cell, and skips a notebook whose inputs (source,
+parameters, the package code it imports) have not changed since the output was made. Only the paper
+profile (or the gpu profile, labelled as such) without overrides may write into ``book/``; a failed
+notebook is kept outside it. ``run_batch`` runs a grid of notebooks × parameter sets through
+``dask.distributed``, resumably.
+
+A parameter's allowed values are declared once, in its comment in the parameters cell, and checked
+before any kernel starts: ``rule: str = "a"  # what it is; choices: a, b, c`` (for a list parameter:
+each element), ``ratio: float = 0.5  # what it is; range: 0..1`` (either bound may be left out).
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,14 +38,15 @@ from typing import Any
 import nbformat
 import yaml
 
-from .paths import repo_root
+from .paths import book_dir, cache_root, repo_root
 
 PROFILES = ("ci", "paper", "gpu")
 META_KEY = "compendium"
 
 __all__ = [
     "PROFILES", "ParameterError", "Job", "discover", "profile_parameters", "validate_parameters",
-    "fingerprint", "is_up_to_date", "run_notebook", "run_batch", "load_grid",
+    "fingerprint", "is_up_to_date", "run_notebook", "run_batch", "load_grid", "parameter_constraints",
+    "normalise_outputs", "describe_failure", "run_label",
 ]
 
 
@@ -129,8 +135,46 @@ _TYPE_CHECKS = {
 }
 
 
+_CHOICES = re.compile(r"\bchoices:\s*([^;]+?)\s*(?:;|$)")
+_NUMBER = r"-?\d+(?:\.\d*)?(?:e-?\d+)?"
+_RANGE = re.compile(rf"\brange:\s*(?P<low>{_NUMBER})?\s*\.\.\s*(?P<high>{_NUMBER})?")
+
+
+def parameter_constraints(help_text: str) -> dict[str, Any]:
+    """The machine-readable part of a parameter's comment: ``choices: a, b, c`` → {"choices": [...]},
+    ``range: 0..1`` → {"range": (0.0, 1.0)} (a missing bound is None)."""
+    out: dict[str, Any] = {}
+    match = _CHOICES.search(help_text or "")
+    if match:
+        # Each choice parsed as YAML, so numbers compare as numbers and words stay strings.
+        out["choices"] = [yaml.safe_load(c.strip()) for c in match.group(1).split(",") if c.strip()]
+    match = _RANGE.search(help_text or "")
+    if match and (match.group("low") or match.group("high")):
+        out["range"] = tuple(float(b) if b else None for b in (match.group("low"), match.group("high")))
+    return out
+
+
+def _check_constraints(where: str, name: str, value: Any, constraints: dict[str, Any]) -> None:
+    items = value if isinstance(value, list) else [value]
+    choices = constraints.get("choices")
+    if choices is not None:
+        bad = [v for v in items if v not in choices]
+        if bad:
+            raise ParameterError(
+                f"{where}: parameter {name} = {value!r} is not allowed; choices: {', '.join(map(str, choices))}"
+            )
+    if "range" in constraints:
+        low, high = constraints["range"]
+        for v in items:
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and (
+                    (low is not None and v < low) or (high is not None and v > high)):
+                bounds = f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
+                raise ParameterError(f"{where}: parameter {name} = {v!r} is outside its range {bounds}")
+
+
 def validate_parameters(source: Path, parameters: dict[str, Any]) -> None:
-    """Refuse unknown parameter names and values of the wrong type, in one clear line."""
+    """Refuse unknown parameter names, values of the wrong type and values outside the choices or
+    range declared in the parameter's comment, in one clear line, before any kernel starts."""
     declared = declared_parameters(source)
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
@@ -145,6 +189,9 @@ def validate_parameters(source: Path, parameters: dict[str, Any]) -> None:
             raise ParameterError(
                 f"{source.parent.name}/{source.stem}: parameter {name} must be {type_name}, got {value!r}"
             )
+        if value is not None:
+            _check_constraints(f"{source.parent.name}/{source.stem}", name, value,
+                               parameter_constraints(declared[name].get("help", "")))
 
 
 # ------------------------------------------------------------------------------------ fingerprints
@@ -262,69 +309,174 @@ def _provenance_markdown(meta: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------------ execution
 
 
+BOOK_PROFILES = ("paper", "gpu")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
 def make_job(source: Path, profile: str = "ci", overrides: dict[str, Any] | None = None, out_dir: Path | None = None) -> Job:
+    """A validated job; ``out_dir`` defaults to ``book/<paper>/``, which only the paper or gpu profile
+    without overrides may write (anything else would pass non-book numbers off as the book's)."""
     params = {**profile_parameters(source, profile), **(overrides or {})}
     validate_parameters(source, params)
-    out_dir = out_dir or (repo_root() / "book" / source.parent.name)
+    out_dir = Path(out_dir) if out_dir is not None else book_dir() / source.parent.name
+    if _inside(out_dir, book_dir()) and (overrides or profile not in BOOK_PROFILES):
+        what = f"parameter overrides ({', '.join(overrides)})" if overrides else f"the {profile} profile"
+        raise ParameterError(
+            f"{source.parent.name}/{source.stem}: a run with {what} does not write into book/ "
+            f"(only --profile paper or gpu without -p does); give --out FOLDER"
+        )
     return Job(source=source, output=out_dir / source.name, parameters=params, profile=profile)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line: the exception's class and message. For a failure inside the notebook these are the
+    cell's (papermill's ``ename`` / ``evalue``), so a data error names its key, URL and place."""
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    if ename is None:
+        ename, evalue = type(exc).__name__, str(exc)
+    evalue = _ANSI.sub("", str(evalue or "")).strip()
+    return f"{ename}: {evalue}" if evalue else ename
+
+
+# Random per-execution ids and addresses in outputs: pandas Styler table ids (5 hex digits) and
+# default object reprs. Replaced so that re-executing an unchanged notebook gives the same file.
+_STYLER_ID = re.compile(r"\bT_([0-9a-f]{5})(?![0-9a-z])")
+_ADDRESS = re.compile(r"\bat 0x[0-9a-f]{4,16}\b")
+# Per-cell timing stamps papermill and nbclient add; the provenance cell records the wall time.
+_TIMING_KEYS = ("execution", "papermill")
+
+
+def normalise_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Make an executed notebook reproducible byte for byte: Styler ids numbered in order of
+    appearance, ``at 0x...`` addresses blanked, timing metadata dropped (in place; returns ``nb``)."""
+    styler_ids: dict[str, str] = {}
+
+    def fix(text: str) -> str:
+        text = _STYLER_ID.sub(lambda m: "T_" + styler_ids.setdefault(m.group(1), f"s{len(styler_ids):04d}"), text)
+        return _ADDRESS.sub("at 0x…", text)
+
+    for cell in nb.cells:
+        for key in _TIMING_KEYS:
+            cell.metadata.pop(key, None)
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = fix(output["text"])
+            for mime, value in output.get("data", {}).items():
+                if isinstance(value, str):
+                    output["data"][mime] = fix(value)
+    papermill_meta = nb.metadata.get("papermill")
+    if papermill_meta:
+        nb.metadata["papermill"] = {k: papermill_meta[k] for k in ("parameters", "version") if k in papermill_meta}
+    return nb
+
+
+def staging_root() -> Path:
+    """Where runs stage their unfinished notebook and results: under the cache, one folder per run
+    named after the process that owns it, so that a later start can remove those of dead processes."""
+    return cache_root() / "staging"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_staging() -> list[Path]:
+    """Remove staging folders left by killed runs (their process is gone); returns what was removed."""
+    removed = []
+    root = staging_root()
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        pid = folder.name.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def failed_notebook_path(job: Job) -> Path:
+    """Where a failed run's notebook is kept: beside the output, except for book/ outputs, whose
+    failures go under the cache (book/ holds only finished notebooks)."""
+    if _inside(job.output.parent, book_dir()):
+        return cache_root() / "failed" / job.paper / f"{job.name}.failed.ipynb"
+    return job.output.with_suffix(".failed.ipynb")
 
 
 def run_notebook(job: Job, *, force: bool = False, progress: bool = False, log_output: bool = False,
                  kernel_name: str | None = None) -> dict[str, Any]:
     """Execute one job with papermill (unless up to date); returns a summary dict
-    (``status`` ok / skipped / failed, wall time, output path, error)."""
+    (``status`` ok / skipped / failed, wall time, output path, ``error`` as "Class: message",
+    ``failed_notebook`` where the failed notebook was kept)."""
     import papermill as pm
 
+    summary = {"notebook": f"{job.paper}/{job.name}", "output": str(job.output)}
     if not force and is_up_to_date(job):
-        return {"notebook": f"{job.paper}/{job.name}", "status": "skipped", "output": str(job.output), "wall_time_s": 0.0}
+        return {**summary, "status": "skipped", "wall_time_s": 0.0}
+    clean_stale_staging()
     job.output.parent.mkdir(parents=True, exist_ok=True)
     fp = fingerprint(job.source, job.parameters, job.profile)
     env_before = {k: os.environ.get(k) for k in ("COMPENDIUM_RESULTS_DIR", "COMPENDIUM_PROFILE")}
-    # Results files are staged and join the book only with a notebook that ran to the end.
-    staging = Path(tempfile.mkdtemp(prefix=f"compendium-{job.paper}-{job.name}-"))
+    # The unfinished notebook and the results files are staged; they join the output folder only
+    # with a notebook that ran to the end. A killed run leaves them in the cache, never beside the book.
+    staging_root().mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{job.paper}-{job.name}-", dir=staging_root()))
     os.environ["COMPENDIUM_RESULTS_DIR"] = str(staging)
     os.environ["COMPENDIUM_PROFILE"] = job.profile
-    tmp_output = job.output.with_suffix(".running.ipynb")
+    tmp_output = staging / f"{job.name}.running.ipynb"
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     t0 = time.perf_counter()
     error = None
     try:
-        pm.execute_notebook(
-            str(job.source), str(tmp_output), parameters=job.parameters, cwd=str(job.source.parent),
-            progress_bar=progress, log_output=log_output, kernel_name=kernel_name,
-        )
-        status = "ok"
-    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-    finally:
-        for key, value in env_before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    wall = time.perf_counter() - t0
-    meta = {
-        "status": status, "profile": job.profile, "parameters": job.parameters, "fingerprint": fp,
-        "commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain", "--", "src", "notebooks")),
-        "started": started, "wall_time_s": round(wall, 2), "versions": _versions(), "hardware": _hardware(),
-        "source": str(job.source.relative_to(repo_root())) if job.source.is_relative_to(repo_root()) else str(job.source),
-    }
-    if tmp_output.exists():
-        nb = nbformat.read(tmp_output, as_version=4)
-        nb.metadata[META_KEY] = meta
-        nb.cells.append(nbformat.v4.new_markdown_cell(_provenance_markdown(meta), metadata={"tags": ["provenance"]}))
-        # A failed run is kept beside, never over, the last good output.
-        target = job.output if status == "ok" else job.output.with_suffix(".failed.ipynb")
-        nbformat.write(nb, target)
-        tmp_output.unlink()
+        try:
+            pm.execute_notebook(
+                str(job.source), str(tmp_output), parameters=job.parameters, cwd=str(job.source.parent),
+                progress_bar=progress, log_output=log_output, kernel_name=kernel_name,
+            )
+            status = "ok"
+        except Exception as exc:  # papermill raises PapermillExecutionError with the cell's ename / evalue
+            status, error = "failed", describe_failure(exc)
+        finally:
+            for key, value in env_before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        wall = time.perf_counter() - t0
+        meta = {
+            "status": status, "profile": job.profile, "parameters": job.parameters, "fingerprint": fp,
+            "commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain", "--", "src", "notebooks")),
+            "started": started, "wall_time_s": round(wall, 2), "versions": _versions(), "hardware": _hardware(),
+            "source": str(job.source.relative_to(repo_root())) if job.source.is_relative_to(repo_root()) else str(job.source),
+        }
+        failed_copy = failed_notebook_path(job)
+        if tmp_output.exists():
+            nb = normalise_outputs(nbformat.read(tmp_output, as_version=4))
+            nb.metadata[META_KEY] = meta
+            nb.cells.append(nbformat.v4.new_markdown_cell(_provenance_markdown(meta), metadata={"tags": ["provenance"]}))
+            # A failed run is kept apart from, never over, the last good output.
+            target = job.output if status == "ok" else failed_copy
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, target)
         if status == "ok":
-            job.output.with_suffix(".failed.ipynb").unlink(missing_ok=True)
-    if status == "ok":
-        for path in staging.glob("*.results.json"):
-            shutil.move(path, job.output.parent / path.name)
-    shutil.rmtree(staging, ignore_errors=True)
-    return {"notebook": f"{job.paper}/{job.name}", "status": status, "output": str(job.output),
-            "wall_time_s": round(wall, 2), "error": error}
+            failed_copy.unlink(missing_ok=True)
+            for path in staging.glob("*.results.json"):
+                shutil.move(path, job.output.parent / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    summary.update(status=status, wall_time_s=round(wall, 2), error=error)
+    if status == "failed" and failed_copy.exists():
+        summary["failed_notebook"] = str(failed_copy)
+    return summary
 
 
 # ------------------------------------------------------------------------------------ batches
@@ -353,14 +505,21 @@ def run_id(source: Path, profile: str, parameters: dict[str, Any]) -> str:
     return f"{source.parent.name}__{source.stem}__{profile}__{digest}"
 
 
+def run_label(source: Path, profile: str, parameters: dict[str, Any]) -> str:
+    """How a summary names a run: ``chapter/notebook [profile] name=value, ...``."""
+    params = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in parameters.items())
+    return f"{source.parent.name}/{source.stem} [{profile}]" + (f" {params}" if params else "")
+
+
 def _execute_run(source: str, output: str, parameters: dict, profile: str, done_marker: str) -> dict:
     """Runs on a dask worker: one notebook, then an atomic DONE marker on success."""
     try:
         job = Job(source=Path(source), output=Path(output), parameters=parameters, profile=profile)
         result = run_notebook(job, force=True)
-    except Exception:
-        result = {"notebook": source, "status": "failed", "error": traceback.format_exc(limit=3), "wall_time_s": 0.0}
+    except Exception as exc:
+        result = {"notebook": source, "status": "failed", "error": describe_failure(exc), "wall_time_s": 0.0}
     result["run_id"] = Path(done_marker).parent.name
+    result["label"] = run_label(Path(source), profile, parameters)
     if result["status"] == "ok":
         tmp = Path(done_marker + ".tmp")
         tmp.write_text(json.dumps(result, indent=1))
@@ -381,7 +540,7 @@ def run_batch(runs: list[dict[str, Any]], *, out_dir: Path, scheduler: str | Non
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    planned, results = [], []
+    planned, results, labels = [], [], {}
     for run in runs:
         for source in discover(run["target"]):
             params = {**profile_parameters(source, run["profile"]), **run["parameters"]}
@@ -390,11 +549,13 @@ def run_batch(runs: list[dict[str, Any]], *, out_dir: Path, scheduler: str | Non
             folder = out_dir / rid
             done = folder / "DONE.json"
             if done.exists():
-                results.append({**json.loads(done.read_text()), "status": "done earlier"})
+                results.append({**json.loads(done.read_text()), "status": "done earlier",
+                                "label": run_label(source, run["profile"], params)})
                 continue
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "run.json").write_text(json.dumps({"source": str(source), "profile": run["profile"], "parameters": params}, indent=1))
             planned.append((str(source), str(folder / source.name), params, run["profile"], str(done)))
+            labels[rid] = run_label(source, run["profile"], params)
     if planned:
         cluster = None
         if scheduler:
@@ -409,7 +570,9 @@ def run_batch(runs: list[dict[str, Any]], *, out_dir: Path, scheduler: str | Non
                 try:
                     results.append(future.result())
                 except Exception as exc:  # a worker died: report, keep going
-                    results.append({"status": "failed", "error": f"{type(exc).__name__}: {exc}", "run_id": future.key})
+                    rid = str(future.key).removeprefix("run-")
+                    results.append({"status": "failed", "error": describe_failure(exc), "run_id": rid,
+                                    "label": labels.get(rid, rid), "wall_time_s": 0.0})
                 bar.update(1)
             bar.close()
         finally:
