@@ -19,6 +19,7 @@ OV-MERD+ have predictions but their labels are only on Baidu Netdisk; they come 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from compendium import data
 from compendium.emotion.metrics import ew_scores, hit_rate, ov_mer_scores, sentiment_scores, OV_MER_METRICS
 from compendium.emotion.wheel import EmotionWheels
 
@@ -121,35 +123,55 @@ def load_openset_npz(path: str | Path) -> dict[str, str]:
     return dict(zip(names, items))
 
 
-def _run_dir(output_dir: Path, dataset: UniBenchSet, run: str | None) -> Path:
-    base = output_dir / f"results-{dataset.folder}"
-    if run is not None:
-        return base / run
-    runs = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
-    if not runs:
-        # flattened layout: checkpoints directly under results-<set>/
-        return base
-    if len(runs) > 1:
-        raise ValueError(f"{base} holds several runs {[r.name for r in runs]}; pass run=...")
-    return runs[0]
+#: Registry folder of AffectGPT's published outputs: the checkpoints a loader may read are the ones registered below it.
+OUTPUT_KEY = "emotion/affectgpt/output"
+
+
+def _registered_checkpoints(dataset: UniBenchSet) -> dict[str, list[str]]:
+    """run name -> registered ``*-openset.npz`` file names of ``results-<set>/<run>/`` (from the registry, not a
+    folder listing, so a file dropped into the folder never becomes a checkpoint)."""
+    runs: dict[str, list[str]] = {}
+    for rel in data.registered_below(OUTPUT_KEY):
+        folder, run, name = (rel.split("/") + ["", ""])[:3]
+        if folder == f"results-{dataset.folder}" and _CKPT.search(name):
+            runs.setdefault(run, []).append(name)
+    return runs
+
+
+def _warn_unregistered_checkpoints(folder: Path, registered: set[str]) -> None:
+    extra = sorted(p.name for p in folder.glob("checkpoint_*.npz") if p.name not in registered) if folder.is_dir() else []
+    if extra:
+        warnings.warn(f"{folder}: ignoring {len(extra)} unregistered checkpoint file(s): {', '.join(extra[:3])}"
+                      f"{' …' if len(extra) > 3 else ''} (see `compendium data check`)", stacklevel=3)
 
 
 def find_checkpoints(output_dir: str | Path, dataset: str, run: str | None = None) -> pd.DataFrame:
-    """List the checkpoints of ``dataset`` under ``output_dir``: columns ``checkpoint`` (epoch), ``loss``,
-    ``openset`` (path), ``sentiment`` (path or None), sorted by epoch."""
+    """The registered checkpoints of ``dataset`` found under ``output_dir`` (AffectGPT's ``output/``, in the published
+    ``results-<set>/<run>/`` layout or flattened as ``results-<set>/``): columns ``checkpoint`` (epoch), ``loss``,
+    ``openset`` (path), ``sentiment`` (path or None), sorted by epoch. Unregistered files there are ignored, with a
+    warning."""
     spec = UNIBENCH[dataset]
-    run_dir = _run_dir(Path(output_dir), spec, run)
+    base = Path(output_dir) / f"results-{spec.folder}"
+    runs = _registered_checkpoints(spec)
+    if run is None:
+        if len(runs) > 1:
+            raise ValueError(f"{base}: the registry holds several runs {sorted(runs)}; pass run=...")
+        run = next(iter(runs), "")
+    registered = set(data.registered_below(f"{OUTPUT_KEY}/results-{spec.folder}/{run}"))
+    run_dir = base / run if (base / run).is_dir() else base  # flattened layout: checkpoints directly in results-<set>/
+    _warn_unregistered_checkpoints(run_dir, registered)
     rows = []
-    for path in sorted(run_dir.glob("checkpoint_*-openset.npz")):
-        m = _CKPT.search(path.name)
-        if not m:
+    for name in runs.get(run, []):
+        path = run_dir / name
+        if not path.is_file():
             continue
-        sentiment = path.with_name(path.name.replace("-openset.npz", "-openset-sentiment.npz"))
+        m = _CKPT.search(name)
+        sentiment_name = name.replace("-openset.npz", "-openset-sentiment.npz")
         rows.append({
             "checkpoint": int(m.group(1)),
             "loss": float(m.group(2)),
             "openset": path,
-            "sentiment": sentiment if sentiment.exists() else None,
+            "sentiment": run_dir / sentiment_name if sentiment_name in registered and (run_dir / sentiment_name).is_file() else None,
         })
     return pd.DataFrame(rows, columns=["checkpoint", "loss", "openset", "sentiment"]).sort_values(
         "checkpoint", ignore_index=True
@@ -170,7 +192,8 @@ def load_merbench_labels(labels_dir: str | Path, dataset: str) -> dict[str, Any]
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
         column = "openset" if "openset" in df.columns else df.columns[1]
         return dict(zip(df["name"], df[column]))
-    with np.load(path, allow_pickle=True) as z:
+    # The label files hold pickled dicts: only a file whose checksum is registered is unpickled.
+    with np.load(data.require_verified(path, "MERBench label file"), allow_pickle=True) as z:
         corpus = z[spec.corpus].item()
     out: dict[str, Any] = {}
     for name, entry in corpus.items():

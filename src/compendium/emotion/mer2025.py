@@ -46,6 +46,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from compendium import data
 from compendium.emotion.metrics import ew_scores, mer2025_track1_scores, mer2025_track4_scores
 from compendium.emotion.wheel import EmotionWheels
 
@@ -433,7 +434,8 @@ def load_mer2025_track1(root: str | Path, features: Mapping[str, str], test_labe
         raise FileNotFoundError(_GATED.format(where=root))
     index = {e: i for i, e in enumerate(EMOTIONS)}
     if (root / "track1_label_6way.npz").exists():
-        with np.load(root / "track1_label_6way.npz", allow_pickle=True) as z:
+        # A pickled dict made by your own preprocessing: unpickled only with the opt-in COMPENDIUM_TRUST_PICKLE=1.
+        with np.load(data.require_verified(root / "track1_label_6way.npz", "MER2025 label file"), allow_pickle=True) as z:
             train_corpus, test_corpus = z["train_corpus"].item(), z["test1_corpus"].item()
         train_names = list(train_corpus)
         y_train = np.array([index[train_corpus[n]["emo"]] for n in train_names])
@@ -517,8 +519,9 @@ def postprocess_qwen(response: str) -> str:
 def load_descriptions(path: str | Path) -> dict[str, str]:
     """A ``name2reason`` npz (OV-MER / AffectGPT free-text outputs): sample name -> description.
 
-    These files hold a pickled dict, so they are read with ``allow_pickle=True``: only open published files."""
-    with np.load(path, allow_pickle=True) as z:
+    These files hold a pickled dict, so they are read with ``allow_pickle=True``, and only from a file whose checksum
+    is registered (or with the opt-in ``COMPENDIUM_TRUST_PICKLE=1``)."""
+    with np.load(data.require_verified(path, "description file"), allow_pickle=True) as z:
         return {str(k): str(v) for k, v in z["name2reason"].item().items()}
 
 

@@ -124,12 +124,12 @@ def load_weights(model: nn.Module, path: str | Path, prefer_ema: bool = False) -
     Vim-B baseline (81.9 %) and the R-MeeTo Vim-B run (``--model_ema``) are EMA weights
     (R-MeeTo ``PRETRAINED.md``, ``main.py``). A ``module.`` prefix (DDP) is removed.
     """
-    from .vim import CheckpointNotFoundError
+    from .vim import CheckpointNotFoundError, load_checkpoint_file
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointNotFoundError(f"checkpoint not found: {str(path)!r}; download it yourself and give its path")
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = load_checkpoint_file(path)
     which = "state dict"
     if isinstance(blob, dict) and prefer_ema and isinstance(blob.get("model_ema"), dict):
         blob, which = blob["model_ema"], "model_ema"

@@ -40,6 +40,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..data import matches_recorded_checksum, record_checksum
 from .cifar import augment, to_tensor
 from .rmeeto import MergeConfig, RMeeToVim, distill_loss
 from .train import TrainResult, config_key, evaluate, seed_everything, subset_indices, weights_dir
@@ -129,8 +130,8 @@ def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
     key = config_key("rmeeto", _teacher_key(teacher), merge, replace(cfg, num_threads=1), eval_subset)
     path = weights_dir() / f"rmeeto-{key}.pt"
     dense = _dense(teacher).to(device).eval()
-    if cache and path.is_file() and not force:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+    if cache and matches_recorded_checksum(path) and not force:  # a cache is read only as it was saved
+        blob = torch.load(path, map_location="cpu", weights_only=True)
         model = RMeeToVim.from_vim(dense, merge, drop_path_rate=cfg.drop_path_rate)
         model.load_state_dict(blob["state_dict"])
         return RetrainResult(model.eval(), blob["history"], key, blob["seconds"], True, blob.get("device", "cpu"))
@@ -224,4 +225,5 @@ def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
         torch.save({"state_dict": {k: v.detach().cpu() for k, v in student.state_dict().items()},
                     "history": history, "seconds": train_seconds, "device": str(device),
                     "merge": merge.to_dict(), "retrain_cfg": asdict(cfg)}, path)
+        record_checksum(path)
     return RetrainResult(student, history, key, train_seconds, False, str(device))

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data import matches_recorded_checksum, record_checksum
 from ..paths import artifacts_dir
 from .bench import compare_throughput
 from .cifar import augment, to_tensor
@@ -182,7 +183,8 @@ def throughput(model: nn.Module, images: torch.Tensor, warmup: int = 2, iters: i
 
 
 def _load_cached(path: Path, build: Callable[[], nn.Module], device="cpu"):
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    # Only called on a file whose checksum matches the one recorded when it was saved; tensors and plain values only.
+    blob = torch.load(path, map_location="cpu", weights_only=True)
     model = build()
     model.load_state_dict(blob["state_dict"])
     return model.to(device).eval(), blob
@@ -252,7 +254,7 @@ def fit_vim(model_cfg: VimConfig, cfg: TrainConfig, data: dict, data_tag: str,
     """
     key = config_key("vim", model_cfg, replace(cfg, num_threads=1), data_tag)
     path = weights_dir() / f"vim-{key}.pt"
-    if cache and path.is_file() and not force:
+    if cache and matches_recorded_checksum(path) and not force:
         model, blob = _load_cached(path, lambda: Vim(model_cfg), device)
         return TrainResult(model, blob["history"], key, path, blob["seconds"], True)
     torch.set_num_threads(cfg.num_threads)
@@ -273,6 +275,7 @@ def fit_vim(model_cfg: VimConfig, cfg: TrainConfig, data: dict, data_tag: str,
     if cache:
         torch.save({"state_dict": _cpu_state(model), "history": history, "seconds": seconds,
                     "device": str(device), "model_cfg": asdict(model_cfg), "train_cfg": asdict(cfg)}, path)
+        record_checksum(path)
     return TrainResult(model, history, key, path, seconds, False)
 
 
@@ -283,7 +286,7 @@ def fit_dyvm(teacher: TrainResult, dyvm_cfg: DyVMConfig, cfg: TrainConfig, data:
     """DyVM fine-tuning from a trained Vim (also the frozen teacher), as in the DyVM scripts."""
     key = config_key("dyvm", teacher.key, dyvm_cfg, replace(cfg, num_threads=1), loss_cfg)
     path = weights_dir() / f"dyvm-{key}.pt"
-    if cache and path.is_file() and not force:
+    if cache and matches_recorded_checksum(path) and not force:
         model, blob = _load_cached(path, lambda: DyVM(dyvm_cfg), device)
         return TrainResult(model, blob["history"], key, path, blob["seconds"], True)
     torch.set_num_threads(cfg.num_threads)
@@ -316,4 +319,5 @@ def fit_dyvm(teacher: TrainResult, dyvm_cfg: DyVMConfig, cfg: TrainConfig, data:
         torch.save({"state_dict": _cpu_state(student), "history": history, "seconds": seconds,
                     "device": str(device),
                     "dyvm_cfg": asdict(dyvm_cfg), "train_cfg": asdict(cfg)}, path)
+        record_checksum(path)
     return TrainResult(student, history, key, path, seconds, False)

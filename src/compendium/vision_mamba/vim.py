@@ -52,6 +52,7 @@ __all__ = [
     "VIM_CONFIGS",
     "CHECKPOINTS",
     "load_checkpoint",
+    "load_checkpoint_file",
     "count_parameters",
     "CheckpointNotFoundError",
 ]
@@ -426,6 +427,22 @@ class CheckpointNotFoundError(FileNotFoundError):
     """Raised when an official checkpoint file is not where the user said it is."""
 
 
+def load_checkpoint_file(path: str | Path, map_location: str | torch.device = "cpu"):
+    """``torch.load`` of a checkpoint file, safely: tensors and plain containers only (``weights_only=True``).
+    A file whose pickle needs more (e.g. an ``argparse.Namespace`` saved by a training script) is unpickled
+    fully only if its checksum is registered, or with the documented opt-in ``COMPENDIUM_TRUST_PICKLE=1``
+    for a file of your own (:func:`compendium.data.require_verified`)."""
+    import pickle
+
+    from ..data import require_verified
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        require_verified(path, "checkpoint")
+        return torch.load(path, map_location=map_location, weights_only=False)
+
+
 def load_checkpoint(path: str | Path, variant: Optional[str] = None, model: Optional[Vim] = None,
                     map_location: str | torch.device = "cpu", strict: bool = True) -> Vim:
     """Load an official hustvl/Vim checkpoint (``{"model": state_dict}``) into our model.
@@ -443,7 +460,7 @@ def load_checkpoint(path: str | Path, variant: Optional[str] = None, model: Opti
         raise CheckpointNotFoundError(
             f"Vim checkpoint not found: {path}\nDownload the official weights (ImageNet-1K, "
             f"middle class token) and pass the file's path:\n{hint}")
-    state = torch.load(path, map_location=map_location, weights_only=False)
+    state = load_checkpoint_file(path, map_location)
     if isinstance(state, dict) and "model" in state:
         state = state["model"]
     if model is None:
