@@ -54,3 +54,17 @@ def test_retrain_two_steps(small_data):
                          small_data["x_test"], small_data["y_test"])
     assert set(accs) == {"dense", "merged", "pruned"} and all(0 <= a <= 100 for a in accs.values())
     assert res.history[0]["acc"] == pytest.approx(accs["merged"])
+
+
+def test_dense_control_has_its_own_key_and_stays_dense(small_data):
+    torch.manual_seed(0)
+    cfg = VimConfig(img_size=32, patch_size=8, stride=8, embed_dim=16, depth=4, d_state=4, num_classes=10)
+    teacher = Vim(cfg).eval()
+    rc = RetrainConfig(epochs=1, batch_size=16, train_subset=None, max_steps=2, lr=1e-3)
+    control = retrain(teacher, None, rc, small_data, eval_subset=None, cache=False, progress=False)
+    merged = retrain(teacher, MergeConfig(num_prune=3), rc, small_data, eval_subset=None, cache=False, progress=False)
+    assert control.key != merged.key
+    assert control.model.merge.num_prune == 0                      # the control never merges
+    dense_acc = training_free(teacher, {"dense": None}, small_data["x_test"], small_data["y_test"])["dense"]
+    assert control.history[0]["acc"] == pytest.approx(dense_acc)   # record 0: the dense model itself
+    assert control.history[1]["updates"] == 2 + 1 and control.seconds > 0

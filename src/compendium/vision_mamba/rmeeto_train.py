@@ -113,10 +113,13 @@ def training_free(teacher, merges: dict[str, Optional[MergeConfig]], x_test: np.
     return out
 
 
-def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
+def retrain(teacher, merge: Optional[MergeConfig], cfg: RetrainConfig, data: dict,
             eval_subset: Optional[int] = 2000, cache: bool = True, force: bool = False,
             progress: bool = True, device: str = "cpu") -> RetrainResult:
     """Re-train the merged copy of ``teacher`` (a ``TrainResult`` of ``fit_vim`` or a Vim).
+
+    ``merge=None`` re-trains the *dense* copy with the same recipe, epochs and images: the control that
+    tells what the extra training alone gives (cached under its own key, ``rmeeto-control-*``).
 
     ``data``: dict with x_train, y_train, x_test, y_test (uint8 images, int labels).
     History: epoch 0 is the merged model before re-training; each later record has the
@@ -127,8 +130,12 @@ def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
     """
     from tqdm.auto import tqdm
 
-    key = config_key("rmeeto", _teacher_key(teacher), merge, replace(cfg, num_threads=1), eval_subset)
-    path = weights_dir() / f"rmeeto-{key}.pt"
+    if merge is None:   # the dense control: its own key, so the merged variants' keys stay as they were
+        key = config_key("rmeeto-control", _teacher_key(teacher), replace(cfg, num_threads=1), eval_subset)
+        path = weights_dir() / f"rmeeto-control-{key}.pt"
+    else:
+        key = config_key("rmeeto", _teacher_key(teacher), merge, replace(cfg, num_threads=1), eval_subset)
+        path = weights_dir() / f"rmeeto-{key}.pt"
     dense = _dense(teacher).to(device).eval()
     if cache and matches_recorded_checksum(path) and not force:  # a cache is read only as it was saved
         blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -224,6 +231,6 @@ def retrain(teacher, merge: MergeConfig, cfg: RetrainConfig, data: dict,
     if cache:
         torch.save({"state_dict": {k: v.detach().cpu() for k, v in student.state_dict().items()},
                     "history": history, "seconds": train_seconds, "device": str(device),
-                    "merge": merge.to_dict(), "retrain_cfg": asdict(cfg)}, path)
+                    "merge": merge.to_dict() if merge is not None else None, "retrain_cfg": asdict(cfg)}, path)
         record_checksum(path)
     return RetrainResult(student, history, key, train_seconds, False, str(device))
