@@ -11,6 +11,7 @@ from compendium.verdicts import Precondition
 from compendium.vision_mamba import dyvm_claims as dc
 from compendium.vision_mamba import rmeeto_claims as rc
 from compendium.vision_mamba.preconditions import above_chance, best_position, binomial_se, converged
+from compendium.vision_mamba.verdict_tables import split_table
 from compendium.vision_mamba.vim import VIM_CONFIGS
 
 MET = Precondition("dense converged", "best before the last 10 %", "epoch 2 of 4", True)
@@ -172,6 +173,6 @@ def test_split_table():
     from compendium import published
 
     abstract = published.load("rmeeto").table("abstract")
-    inside, outside = rc.split_table(abstract, [("Vim-S", "speed-up (x)")])
+    inside, outside = split_table(abstract, [("Vim-S", "speed-up (x)")])
     assert [(c["row"], c["column"]) for c in inside.cells] == [("Vim-S", "speed-up (x)")]
     assert len(outside.cells) == len(abstract.cells) - 1 and inside.source == abstract.source

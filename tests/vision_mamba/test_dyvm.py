@@ -1,6 +1,8 @@
 """DyVM: the rearranged + masked training path equals the physically pruned inference path
 (naive in-place masking does not), the pieces (predictor, Gumbel gates, rearrangement), the
 parameter counts (7.37 / 26.59 / 100.63 M) and the loss."""
+import math
+
 import pytest
 import torch
 
@@ -102,3 +104,17 @@ def test_training_forward_and_loss():
 def test_pruned_mode_rejects_stochastic():
     with pytest.raises(ValueError):
         random_dyvm(0)(torch.randn(1, 3, 32, 32), mode="pruned", stochastic=True)
+
+
+def test_logits_recording_gates_measures_the_keep_ratio():
+    from compendium.vision_mamba.dyvm import LogitsRecordingGates
+
+    m = random_dyvm(0)
+    wrapped = LogitsRecordingGates(m)
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = wrapped(x)
+        out = m(x)
+    assert torch.equal(logits, out.logits)
+    assert wrapped.block_keep_ratio == pytest.approx(out.block_keep_ratio, abs=1e-6)
+    assert math.isnan(LogitsRecordingGates(m).block_keep_ratio)

@@ -49,6 +49,7 @@ from .vim import BiMambaV2, Vim, VimConfig
 __all__ = [
     "DyVMConfig",
     "DyVM",
+    "LogitsRecordingGates",
     "DyVMOutput",
     "PredictorLG",
     "DynamicBiMamba",
@@ -381,6 +382,29 @@ def set_static_gates(model: DyVM, block_keep_ratio: float) -> int:
                 m.block_head.bias[0] = -10.0
                 extra -= 1
     return n_off
+
+
+class LogitsRecordingGates(nn.Module):
+    """A DyVM that returns plain logits (for evaluators that expect a classifier) and records the
+    scan-direction gates it used, so the block keep ratio is measured on the same images.
+
+    ``block_keep_ratio``: the mean gate over every image seen so far (images weighted equally).
+    """
+
+    def __init__(self, model: DyVM):
+        super().__init__()
+        self.model = model
+        self._gate_sum, self._images = 0.0, 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.model(x)
+        self._gate_sum += out.gates.float().mean().item() * x.shape[0]
+        self._images += x.shape[0]
+        return out.logits
+
+    @property
+    def block_keep_ratio(self) -> float:
+        return self._gate_sum / self._images if self._images else float("nan")
 
 
 # ----------------------------------------------------------------------------------------

@@ -9,22 +9,19 @@ the verdict is inconclusive otherwise. Every claim also carries the precondition
 * :func:`claim_recovery`: "re-training recovers the accuracy lost by merging", judged against the
   control the claim needs: the *dense* model re-trained with the same recipe, epochs and images, so that
   what the extra training gives any model is not credited to re-training the merged one.
-* :func:`split_table`: one published table split into the cells measured at one scale and the rest.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import replace
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 import pandas as pd
 
 from .. import verdicts
-from ..published import PublishedTable
 from ..verdicts import Precondition
 from .preconditions import SE_MULTIPLIER, binomial_se
 
-__all__ = ["difference_test", "claim_ordering", "recovery", "claim_recovery", "split_table"]
+__all__ = ["difference_test", "claim_ordering", "recovery", "claim_recovery"]
 
 PAPER = "rmeeto"
 _RULE = "compendium.vision_mamba.rmeeto_claims."
@@ -91,10 +88,3 @@ def claim_recovery(dense: float, merged_before: float, merged_after: float, cont
                           scale="reduced", scale_reason=scale_reason, preconditions=pres,
                           rule=_RULE + "claim_recovery", source=source)
 
-
-def split_table(table: PublishedTable, cells: Iterable[tuple[str, str]]) -> tuple[PublishedTable, PublishedTable]:
-    """``table`` split into the cells ``(row, column)`` and the others (e.g. to compare them at another scale)."""
-    keys = {(str(r), str(c)) for r, c in cells}
-    inside = [c for c in table.cells if (str(c["row"]), str(c["column"])) in keys]
-    outside = [c for c in table.cells if (str(c["row"]), str(c["column"])) not in keys]
-    return replace(table, cells=inside), replace(table, cells=outside)
