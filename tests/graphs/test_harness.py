@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,8 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from compendium.graphs.harness import TrainConfig, prepare, roc_auc, run_grid, summarise, train_run
+from compendium.graphs.harness import (BestValidation, TrainConfig, convergence, per_dataset, prepare, roc_auc,
+                                       run_grid, summarise, train_run)
 
 
 def test_roc_auc_equals_sklearn_with_ties():
@@ -87,3 +89,46 @@ def test_tagged_jobs_use_their_own_scores(load):
     assert list(runs["selection"]) == ["up", "down", "plain"]
     assert called == ["up", "down"]  # a plain GNN (r = 1) needs no ranking
     assert runs["in_gnn"].tolist() == [170, 170, 1703]
+
+
+def test_best_validation_keeps_the_first_best_and_stops_on_patience():
+    best = BestValidation(max_steps=100, patience=2)
+    improved = [best.update(step, val) for step, val in ((10, 0.5), (20, 0.7), (30, 0.7), (40, float("nan")))]
+    assert improved == [True, True, False, False] and best.best_step == 20 and best.stop
+    assert best.record(40) == {"best_step": 20, "steps": 40, "max_steps": 100, "stop_reason": "patience",
+                               "converged": True}
+
+
+def test_a_run_cut_by_its_budget_while_improving_is_not_converged():
+    late = BestValidation(max_steps=100)  # no patience: the official protocol
+    for step in range(1, 101):
+        late.update(step, step / 100)
+    assert late.record(100) == {"best_step": 100, "steps": 100, "max_steps": 100, "stop_reason": "max_steps",
+                                "converged": False}
+    early = BestValidation(max_steps=100)
+    for step in range(1, 101):
+        early.update(step, min(step, 90) / 100)  # peaks at step 90: not in the last 10 %
+    assert early.record(100)["converged"] and not early.stop
+
+
+def test_train_run_stops_early_and_records_why(load):
+    p = prepare(load("texas_4_classes"))
+    cfg = TrainConfig(hidden=16, lr=5e-2, steps=400, patience=5)
+    r = train_run(p, "GCN", 1.0, 0, cfg)
+    assert r["stop_reason"] == "patience" and r["steps"] == r["best_step"] + 5 < 400 and r["converged"]
+    full = train_run(p, "GCN", 1.0, 0, TrainConfig(hidden=16, lr=5e-2, steps=r["steps"]))
+    assert full["best_step"] == r["best_step"] and full["test"] == r["test"]  # same run, same selection
+    assert full["stop_reason"] == "max_steps" and full["max_steps"] == full["steps"] == r["steps"]
+
+
+def test_convergence_and_per_dataset_recipes():
+    runs = pd.DataFrame({"dataset": ["a", "a", "a", "b"], "converged": [True, False, True, True],
+                         "best_step": [10, 100, 30, 5], "steps": [60, 100, 80, 55], "max_steps": 100})
+    conv = convergence(runs).set_index("dataset")
+    assert conv.loc["a", "not_converged"] == 1 and conv.loc["a", "not_converged_share"] == pytest.approx(1 / 3)
+    assert conv.loc["b", "median_steps"] == 55
+    cfg_for = per_dataset(TrainConfig(steps=100), {"*": {"patience": 20}, "tolokers": {"steps": 600}})
+    tol, other = cfg_for(SimpleNamespace(name="tolokers")), cfg_for(SimpleNamespace(name="cora"))
+    assert (tol.steps, tol.patience, other.steps, other.patience) == (600, 20, 100, 20)
+    with pytest.raises(ValueError, match="unknown recipe fields"):
+        per_dataset(TrainConfig(), {"cora": {"epochs": 3}})

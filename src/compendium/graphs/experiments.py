@@ -15,12 +15,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .datasets import GraphData
-from .harness import TrainConfig, run_grid, summarise
+from .datasets import OFFLINE_DATASETS, GraphData, load_dataset
+from .harness import convergence, run_grid, summarise
 from .models import GNN_NAMES
 from .tfi import compare_with_official, load_official_tfi, selection_scores, tfi
 
 __all__ = [
+    "check_choices",
+    "load_graphs",
+    "runs_overview",
+    "selection_table",
+    "step_cost",
+    "recorded_step_times",
     "PAPER_RATIOS",
     "DEFAULT_RATIO",
     "ratio_for",
@@ -42,6 +48,23 @@ PAPER_RATIOS = {"Children": 0.5, "Computers": 0.8, "Fitness": 0.7, "History": 0.
                 "amazon_ratings": 0.6, "minesweeper": 0.8, "questions": 0.9, "roman_empire": 0.2, "tolokers": 0.7}
 #: The official default r (``train.py --ratio``) for datasets without a published ratio.
 DEFAULT_RATIO = 0.5
+
+
+def check_choices(datasets: Iterable[str], models: Iterable[str] = (), tfi_source: str = "official") -> None:
+    """Refuse, with what to choose instead, a data set that is not offline, an unknown GNN or TFI source."""
+    bad = sorted(set(datasets) - set(OFFLINE_DATASETS))
+    if bad:
+        raise ValueError(f"{bad} are not offline datasets; choose from {sorted(OFFLINE_DATASETS)}")
+    bad = sorted(set(models) - set(GNN_NAMES))
+    if bad:
+        raise ValueError(f"unknown models {bad}; choose from {list(GNN_NAMES)}")
+    if tfi_source not in ("official", "ours"):
+        raise ValueError(f"tfi_source must be 'official' or 'ours', got {tfi_source!r}")
+
+
+def load_graphs(names: Iterable[str], root: str | os.PathLike | None = None) -> dict[str, GraphData]:
+    """Each named graph once, in order of first mention."""
+    return {name: load_dataset(name, root=root) for name in dict.fromkeys(names)}
 
 
 def ratio_for(name: str, ratios: dict[str, float] | float | None = None) -> float:
@@ -151,12 +174,58 @@ def gfs_cases(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
 
 def headline(cases: pd.DataFrame) -> dict:
-    """Our counterpart of "GFS improves 83.75 % of the 80 GNN×dataset cases" (arXiv v1; 90 % in the ICLR version)."""
+    """Counts of cases improved in mean and significantly (the claim's rule is
+    :func:`compendium.graphs.gfs_claims.claim_headline`)."""
     n = len(cases)
-    return {"cases": n, "improved": int(cases["improved"].sum()), "significant": int(cases["significant"].sum()),
+    return {"cases": n, "improved": int(cases["improved"].sum()) if n else 0,
+            "significant": int(cases["significant"].sum()) if n else 0,
             "improved_pct": 100 * cases["improved"].mean() if n else float("nan"),
-            "significant_pct": 100 * cases["significant"].mean() if n else float("nan"),
-            "published_pct_arxiv_v1": 83.75, "published_pct_iclr": 90.0}
+            "significant_pct": 100 * cases["significant"].mean() if n else float("nan")}
+
+
+def runs_overview(runs: pd.DataFrame, ratios: dict | float | None = None) -> pd.DataFrame:
+    """Per data set: splits, runs, budget, steps run and best step (medians), runs cut by their budget while
+    improving, wall and CPU seconds, and the GFS ratio."""
+    conv = convergence(runs).set_index("dataset")
+    times = runs.groupby("dataset", sort=False).agg(splits=("split", "nunique"), seconds=("seconds", "sum"),
+                                                    cpu_seconds=("cpu_seconds", "sum"))
+    out = times.join(conv[["runs", "max_steps", "median_steps", "median_best_step", "not_converged"]])
+    out["ratio r"] = [ratio_for(d, ratios) for d in out.index]
+    return out.round(1)
+
+
+def selection_table(sel_runs: pd.DataFrame) -> pd.DataFrame:
+    """Criteria × data sets of the mean test metric (percent), with the mean rank, best first."""
+    sel = summarise(sel_runs, by=("dataset", "selection"))
+    table = sel.pivot(index="selection", columns="dataset", values="test_mean")
+    table["mean rank"] = table.rank(ascending=False).mean(axis=1)
+    return table.sort_values("mean rank").round(2)
+
+
+def step_cost(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Milliseconds per training step (with its evaluation) per data set × variant, and GFS / plain per
+    (data set, model)."""
+    per_step = runs.assign(ms=1000 * runs["seconds"] / runs["steps"])
+    cost = per_step.groupby(["dataset", "model", "variant"], sort=False)["ms"].mean().reset_index()
+    is_gfs = cost["variant"].str.endswith("+GFS")
+    base = cost[~is_gfs].set_index(["dataset", "model"])["ms"]
+    ratio = (cost[is_gfs].set_index(["dataset", "model"])["ms"] / base).dropna().rename("GFS / plain")
+    table = cost.pivot_table(index="dataset", columns="variant", values="ms", sort=False).round(1)
+    return table, ratio
+
+
+def recorded_step_times(path: str | os.PathLike) -> pd.DataFrame | None:
+    """The recorded step-time benchmark (``benchmarks/graph_step_time.py``) as model × plain/+GFS, in CPU
+    milliseconds per step; None when the file is absent."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    st = pd.read_csv(path)
+    st["model"] = st["variant"].str.replace("+GFS", "", regex=False)
+    st["kind"] = np.where(st["variant"].str.endswith("+GFS"), "+GFS", "plain")
+    view = st.pivot_table(index="model", columns="kind", values="cpu_sec_per_step").mul(1000).round(0)
+    view.columns = [f"{c}, ms CPU/step" for c in view.columns]
+    return view
 
 
 # --------------------------------------------------------------------------- selection and ratio

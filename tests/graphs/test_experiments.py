@@ -1,0 +1,78 @@
+"""The GFS experiments' tables on hand-made runs (and one tiny real grid)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from compendium.graphs import experiments as gexp
+
+
+def hand_runs() -> pd.DataFrame:
+    """GCN plain vs +GFS on three splits of 'd' (GFS better by 2-4 points) and one split of 'e'."""
+    rows = []
+    for s, (base, gfs) in enumerate(((0.80, 0.82), (0.81, 0.84), (0.79, 0.83))):
+        rows += [{"dataset": "d", "model": "GCN", "variant": "GCN", "ratio": 1.0, "split": s, "test": base},
+                 {"dataset": "d", "model": "GCN", "variant": "GCN+GFS", "ratio": 0.5, "split": s, "test": gfs},
+                 {"dataset": "d", "model": "MLP", "variant": "MLP", "ratio": 0.0, "split": s, "test": 0.6}]
+    rows += [{"dataset": "e", "model": "GCN", "variant": "GCN", "ratio": 1.0, "split": 0, "test": 0.7},
+             {"dataset": "e", "model": "GCN", "variant": "GCN+GFS", "ratio": 0.7, "split": 0, "test": 0.6}]
+    frame = pd.DataFrame(rows)
+    return frame.assign(val=frame["test"], metric="accuracy", seconds=2.0, cpu_seconds=1.5, steps=40, max_steps=100,
+                        best_step=20, converged=True)
+
+
+def test_gfs_cases_pair_splits_and_test_one_sided():
+    cases = gexp.gfs_cases(hand_runs()).set_index("dataset")
+    d, e = cases.loc["d"], cases.loc["e"]
+    assert d["n_splits"] == 3 and d["gain"] == pytest.approx(3.0) and d["improved"] and d["significant"]
+    assert d["p_value"] < 0.05 and d["ratio"] == 0.5
+    assert e["n_splits"] == 1 and not e["improved"] and not e["significant"] and pd.isna(e["p_value"])
+    counts = gexp.headline(gexp.gfs_cases(hand_runs()))
+    assert counts == {"cases": 2, "improved": 1, "significant": 1, "improved_pct": 50.0, "significant_pct": 50.0}
+    assert gexp.headline(pd.DataFrame())["cases"] == 0
+
+
+def test_main_table_wide_and_overview():
+    wide = gexp.main_table_wide(hand_runs())
+    assert list(wide.columns) == ["GCN base", "GCN +GFS", "MLP"]
+    assert wide.loc["d", "GCN base"] == "80.00 ± 1.00" and wide.loc["e", "GCN +GFS"] == "60.00"
+    over = gexp.runs_overview(hand_runs(), ratios={"d": 0.5})
+    assert over.loc["d", "splits"] == 3 and over.loc["d", "runs"] == 9 and over.loc["d", "not_converged"] == 0
+    assert over.loc["d", "ratio r"] == 0.5 and over.loc["e", "ratio r"] == gexp.DEFAULT_RATIO
+
+
+def test_step_cost_and_selection_table():
+    table, ratio = gexp.step_cost(hand_runs())
+    assert table.loc["d", "GCN"] == pytest.approx(50.0) and ratio.loc[("d", "GCN")] == pytest.approx(1.0)
+    sel = hand_runs().query("dataset == 'd' and model == 'GCN'").assign(
+        selection=lambda f: f["variant"].map({"GCN": "none (GCN)", "GCN+GFS": "TFI"}))
+    st = gexp.selection_table(sel)
+    assert list(st.index) == ["TFI", "none (GCN)"] and st.loc["TFI", "d"] == pytest.approx(83.0)
+
+
+def test_ratio_for_and_choices():
+    assert gexp.ratio_for("tolokers") == 0.7 and gexp.ratio_for("cora") == gexp.DEFAULT_RATIO
+    assert gexp.ratio_for("tolokers", {"tolokers": 0.3}) == 0.3 and gexp.ratio_for("cora", 0.2) == 0.2
+    gexp.check_choices(["cora"], ["GCN"], "ours")
+    for bad in ((["pubmed"], [], "official"), (["cora"], ["GIN"], "official"), (["cora"], [], "theirs")):
+        with pytest.raises(ValueError):
+            gexp.check_choices(*bad)
+
+
+def test_recorded_step_times(tmp_path):
+    assert gexp.recorded_step_times(tmp_path / "none.csv") is None
+    path = tmp_path / "st.csv"
+    pd.DataFrame({"variant": ["GCN", "GCN+GFS"], "cpu_sec_per_step": [0.07, 0.09]}).to_csv(path, index=False)
+    view = gexp.recorded_step_times(path)
+    assert view.loc["GCN", "plain, ms CPU/step"] == 70 and view.loc["GCN", "+GFS, ms CPU/step"] == 90
+
+
+def test_main_table_runs_every_variant(load):
+    g = load("texas_4_classes")
+    from compendium.graphs.harness import TrainConfig
+
+    runs = gexp.main_table([g], TrainConfig(hidden=8, lr=1e-2, steps=3), models=["GCN"], splits={"texas_4_classes": [0]},
+                           scores=gexp.tfi_scores("official"), progress=False)
+    assert list(runs["variant"]) == ["GCN", "GCN+GFS", "MLP"] and set(runs["split"]) == {0}
+    assert {"best_step", "steps", "max_steps", "stop_reason", "converged"} <= set(runs.columns)
