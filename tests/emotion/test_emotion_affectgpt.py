@@ -11,7 +11,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from compendium import published
+from compendium import published, verdicts
+from compendium.emotion import affectgpt as agpt
 from compendium.emotion.affectgpt import (
     OV_MER_MODELS,
     best_checkpoints,
@@ -144,3 +145,107 @@ def test_affectgpt_on_ovmerd_overlap(paths):
     assert round(t.loc[60, "ew_f_l1"], 1) == 61.7
     others = t.drop(index=60)["ew_f_l1"]
     assert round(others.min(), 1) == 64.0 and round(others.max(), 1) == 65.9
+
+
+# ---------------------------------------------------------------------------------------------- checkpoint rules
+def _toy_scores():
+    """Two labelled datasets x epochs 30/45/60 and one without labels; hand-checkable maxima."""
+    rows = []
+    for dataset, values in {"MER2023": (70.0, 75.0, 72.0), "MELD": (55.0, 50.0, 53.0)}.items():
+        for epoch, score in zip((30, 45, 60), values):
+            rows.append({"dataset": dataset, "kind": "basic", "metric": "hit rate", "checkpoint": epoch,
+                         "loss": 1.0, "score": score, "accuracy": float("nan"), "n_samples": 10, "kept": 9,
+                         "kept_per_wheel": None, "status": "scored", "note": ""})
+    for epoch in (30, 45, 60):
+        rows.append({"dataset": "MER2024", "kind": "basic", "metric": "hit rate", "checkpoint": epoch, "loss": 1.0,
+                     "score": float("nan"), "accuracy": float("nan"), "n_samples": 10, "kept": 0,
+                     "kept_per_wheel": None, "status": "missing labels", "note": "expected x; hosted on Baidu"})
+    return pd.DataFrame(rows)
+
+
+def test_choose_checkpoints_every_rule():
+    scores = _toy_scores()
+    best = agpt.choose_checkpoints(scores, "best-on-test").set_index("dataset")
+    assert best.loc["MER2023", "checkpoint"] == 45 and best.loc["MELD", "checkpoint"] == 30
+    assert pd.isna(best.loc["MER2024", "score"])  # missing labels keep a row
+    last = agpt.choose_checkpoints(scores, "last").set_index("dataset")
+    assert set(last["checkpoint"]) == {60} and last.loc["MELD", "score"] == 53.0
+    # epoch means: 30 -> 62.5, 45 -> 62.5, 60 -> 62.5: ties keep the first epoch
+    mean = agpt.choose_checkpoints(scores, "best-mean")
+    assert set(mean["checkpoint"]) == {30}
+    rules = agpt.compare_rules(scores)
+    assert list(rules.columns) == list(agpt.CHECKPOINT_RULES)
+    assert rules.loc["MER2023"].tolist()[:2] == [75.0, 72.0]
+    with pytest.raises(ValueError, match="checkpoint rule"):
+        agpt.choose_checkpoints(scores, "best-on-validation")
+
+
+def test_table2_measured_not_run_and_mean():
+    chosen = pd.DataFrame({"dataset": list(agpt.UNIBENCH), "score": [float(i) for i in range(9)]})
+    chosen.loc[chosen.dataset.isin(["MER2024", "OV-MERD+"]), "score"] = float("nan")
+    missing = pd.DataFrame({"dataset": ["MER2024", "OV-MERD+"], "expected": ["a", "b"], "hosted": ["Baidu A", "Baidu B"]})
+    paper_row = {name: 100.0 for name in agpt.UNIBENCH}
+    cells = agpt.table2_measured(chosen, missing, paper_row)
+    row = agpt.TABLE2_ROW
+    assert cells[(row, "MELD")] == 2.0
+    assert isinstance(cells[(row, "MER2024")], verdicts.NotRun) and "Baidu A" in cells[(row, "MER2024")].reason
+    assert cells[(row, "MER2024")].kind == "data"
+    # measured 0,2,3,4,5,6,7 plus the paper's 100 for the two missing columns: mean 227 / 9 = 25.22
+    mean = cells[(row, "Mean")]
+    assert isinstance(mean, verdicts.NotRun) and "25.22" in mean.reason and "MER2024, OV-MERD+" in mean.reason
+    full = chosen.fillna(1.0)
+    assert agpt.table2_measured(full, missing.iloc[:0], paper_row)[(row, "Mean")] == pytest.approx(
+        full["score"].mean())
+
+
+def test_ovmer_measured_gpt_column_is_not_run():
+    ov = pd.DataFrame({"M1": [20.0], "M2": [25.0], "M-avg": [22.5], "n": [332]}, index=["Otter"])
+    cells = agpt.ovmer_measured(ov)
+    assert cells[("Otter", "M1")] == 20.0 and ("Otter", "n") not in cells
+    assert cells[("Otter", "GPT")].kind == "unpublished"
+
+
+def test_ovmer_offsets_separate_model_and_column_effects():
+    """measured = published + model shift + column shift: the within-model column effect recovers the column
+    shift relative to the M1/M2 columns, whatever the model shifts are."""
+    cols = list(agpt.MAP_COLUMNS) + list(agpt.WHEEL_COLUMNS)
+    published_table = pd.DataFrame(40.0, index=["a", "b", "c"], columns=cols)
+    model_shift = pd.Series({"a": -1.0, "b": 0.5, "c": 2.0})
+    column_shift = pd.Series({c: (0.6 if c.startswith(("W1", "W2", "W3", "W5")) else 0.0) for c in cols})
+    measured = published_table.add(model_shift, axis=0).add(column_shift, axis=1)
+    offsets = agpt.ovmer_offsets(measured, published_table)
+    assert offsets.loc["W1 L1", "within_model"] == pytest.approx(0.6)
+    assert offsets.loc["W4 L2", "within_model"] == pytest.approx(0.0)
+    assert offsets.loc["W3 L2", "se"] == pytest.approx(0.0)
+    assert offsets.loc["W2 L1", "mean"] == pytest.approx(0.6 + model_shift.mean())
+    assert offsets.loc["M1", "n_positive"] == 2
+    effects = agpt.model_effects(measured, published_table)
+    assert effects.to_dict() == pytest.approx(model_shift.to_dict())
+
+
+def test_synonym_run_ablation_moves_m2_not_m1(paths):
+    published_table = published.load("affectgpt").table("ovmer").wide()
+    ablation = agpt.synonym_run_ablation(paths["ov_mer"], paths["ov_store"], paths["wheels"], published_table,
+                                         {"all 8": tuple(range(1, 9)), "run 1": (1,)})
+    assert ablation.loc["all 8", "M1"] == pytest.approx(ablation.loc["run 1", "M1"])  # word forms only
+    assert round(ablation.loc["all 8", "M2"], 2) == 0.11 and round(ablation.loc["run 1", "M2"], 2) == 1.18
+    assert round(ablation.loc["all 8", "W5 L1"], 2) == 0.72
+
+
+def test_readings_state_the_counts():
+    cells = pd.DataFrame({"verdict": ["exact", "exact", "not run here"], "reproduced": [1.0, 2.0, None]})
+    rules = pd.DataFrame({"best-on-test": [80.0, 60.0], "last": [78.0, 59.0], "best-mean": [79.0, 60.0]})
+    text = agpt.table2_reading(cells, rules, "best-on-test")
+    assert "2 of the row's 3 cells" in text and "2 exact" in text and "1.50 points" in text and "up to 2.00" in text
+    assert "points per dataset" not in agpt.table2_reading(cells, rules, "last")
+    cols = list(agpt.MAP_COLUMNS) + list(agpt.WHEEL_COLUMNS)
+    ov_cells = pd.DataFrame({"column": cols, "reproduced": 1.0, "difference": [0.1] * 11 + [-0.1],
+                             "verdict": ["exact"] + ["differs"] * 11})
+    offsets = pd.DataFrame({"within_model": 0.5, "se": 0.1}, index=cols)
+    offsets.loc[["W4 L1", "W4 L2"], "within_model"] = 0.02
+    effects = pd.Series([-0.5, 0.5, 1.0])
+    ablation = pd.DataFrame({"M2": [0.1, 1.5, -0.9]}, index=["all", "run 1", "run 2"])
+    text = agpt.ovmer_reading(ov_cells, offsets, effects, ablation)
+    assert "12 measured cells" in text and "1 is exact" in text and "11 differ" in text and "92 %" in text
+    assert "+0.50 to +0.50" in text and "wheel 4 +0.02" in text and "never closer than 0.90" in text
+    assert "2 of 3" in text

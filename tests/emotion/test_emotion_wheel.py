@@ -179,6 +179,18 @@ def test_from_dir_tiny(tiny_wheel_dir):
     assert EmotionWheels.from_dir(tiny_wheel_dir) is w  # cached per path
 
 
+def test_from_dir_synonym_runs_subset(tiny_wheel_dir):
+    only_first = EmotionWheels.from_dir(tiny_wheel_dir, synonym_runs=(1,))
+    assert only_first.raw_mapping["blue"] == ("calm", "sad") and "glad" not in only_first.raw_mapping
+    assert EmotionWheels.from_dir(tiny_wheel_dir, synonym_runs=(2,)).raw_mapping["glad"] == ("happy", "joyful")
+    assert EmotionWheels.from_dir(tiny_wheel_dir, synonym_runs=(2, 1)) is EmotionWheels.from_dir(
+        tiny_wheel_dir, synonym_runs=(1, 2))  # one cache entry per set of runs
+    assert only_first.format_mapping == EmotionWheels.from_dir(tiny_wheel_dir).format_mapping
+    for bad in ((), (0,), (9,)):
+        with pytest.raises(ValueError, match="synonym_runs"):
+            EmotionWheels.from_dir(tiny_wheel_dir, synonym_runs=bad)
+
+
 WHEEL_A_WORDS = ["happy", "joyful", "glad", "cheerful", "content", "calm", "sad", "lonely", "isolated", "hurt",
                  "disappointed"]
 WHEEL_B_WORDS = ["positive", "glad", "joyful", "negative", "hurt", "sad", "lonely"]

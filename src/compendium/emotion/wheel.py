@@ -286,9 +286,17 @@ class EmotionWheels:
         object.__setattr__(self, "trees", tuple(self.trees))
 
     @classmethod
-    def from_dir(cls, path: str | Path) -> "EmotionWheels":
-        """Load ``wheel1..5.xlsx``, ``synonym.xlsx`` and ``format.csv`` from ``path`` (cached per resolved path)."""
-        return _load_wheels(str(Path(path).resolve()))
+    def from_dir(cls, path: str | Path, synonym_runs: tuple[int, ...] | None = None) -> "EmotionWheels":
+        """Load ``wheel1..5.xlsx``, ``synonym.xlsx`` and ``format.csv`` from ``path`` (cached per resolved path).
+
+        ``synonym_runs``: build the synonym map from these GPT runs of ``synonym.xlsx`` only (1-based; default all
+        8, the released map), to test how the scores depend on the map's version."""
+        if synonym_runs is not None:
+            bad = [k for k in synonym_runs if not 1 <= k <= NUM_SYNONYM_RUNS]
+            if bad or not synonym_runs:
+                raise ValueError(f"synonym_runs must be non-empty run numbers in 1..{NUM_SYNONYM_RUNS}, got {synonym_runs}")
+            synonym_runs = tuple(sorted(set(synonym_runs)))
+        return _load_wheels(str(Path(path).resolve()), synonym_runs)
 
     @property
     def num_wheels(self) -> int:
@@ -344,9 +352,17 @@ class EmotionWheels:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_wheels(path: str) -> EmotionWheels:
+def _read_synonyms_cached(path: str) -> tuple:
+    return tuple(tuple(run) for run in read_synonym_runs(path))
+
+
+@functools.lru_cache(maxsize=32)
+def _load_wheels(path: str, synonym_runs: tuple[int, ...] | None = None) -> EmotionWheels:
     root = Path(path)
     trees = tuple(read_wheel(root / f"wheel{k}.xlsx") for k in range(1, NUM_WHEELS + 1))
-    raw_mapping = build_raw_mapping(read_synonym_runs(root / "synonym.xlsx"))
+    runs = _read_synonyms_cached(str(root / "synonym.xlsx"))
+    if synonym_runs is not None:
+        runs = tuple(runs[k - 1] for k in synonym_runs)
+    raw_mapping = build_raw_mapping(runs)
     format_mapping = build_format_mapping(read_format_table(root / "format.csv"))
     return EmotionWheels(trees=trees, format_mapping=format_mapping, raw_mapping=raw_mapping)
