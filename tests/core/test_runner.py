@@ -98,6 +98,11 @@ def test_batch_failure_does_not_stop_the_rest_and_rerun_resumes(chapter, tmp_pat
     out = tmp_path / "runs"
     results = runner.run_batch(runs, out_dir=out, workers=2, progress=False)
     assert sorted(r["status"] for r in results) == ["failed", "ok", "ok"]
+    # The summary names runs by their parameters and says why one failed and where its notebook is.
+    failed, = [r for r in results if r["status"] == "failed"]
+    assert failed["label"] == "toy/toy [ci] fail=True" and failed["error"] == "RuntimeError: asked to fail"
+    assert Path(failed["failed_notebook"]).is_file() and Path(failed["failed_notebook"]).is_relative_to(out)
+    assert sorted(r["label"] for r in results if r["status"] == "ok") == ["toy/toy [ci] x=1", "toy/toy [ci] x=2"]
     done = sorted(out.glob("*/DONE.json"))
     assert len(done) == 2
     stamps = [p.stat().st_mtime_ns for p in done]
@@ -180,3 +185,56 @@ def test_status_book_says_which_outputs_are_stale(chapter, tmp_path, capsys):
     (chapter.parent / "toy.paper.yaml").write_text("x: 2\n")  # the profile changed: the book copy is stale
     row, = book_freshness(root)
     assert row["up to date"] == "no (inputs changed)"
+
+
+def test_killed_run_leaves_nothing_beside_the_output_and_the_next_start_cleans_up(chapter, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("COMPENDIUM_CACHE", str(cache))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "compendium.cli", "run", str(chapter), "--profile", "ci", "--out", str(out),
+           "-p", "sleep_s", "60", "--quiet"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staging = cache / "staging"
+    deadline = time.time() + 60
+    while not list(staging.glob("*/*.running.ipynb")) and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = list(staging.iterdir())
+    assert len(left) == 1 and left[0].name.startswith(f"{proc.pid}-")  # in the cache, never beside the output
+    assert not list(out.rglob("*.running.ipynb")) and not list(out.rglob("*.results.json"))
+    assert runner.clean_stale_staging() == left and not list(staging.iterdir())
+
+
+def test_outputs_are_normalised_so_a_rerun_gives_the_same_notebook(chapter, tmp_path):
+    nb = nbformat.read(chapter, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import pandas as pd\n"
+        "display(pd.DataFrame({'a': [1, 2]}).style.highlight_max())\n"
+        "print(object())"))
+    nbformat.write(nb, chapter)
+    out = tmp_path / "out"
+
+    def run_and_read():
+        assert runner.run_notebook(runner.make_job(chapter, "ci", out_dir=out), force=True)["status"] == "ok"
+        done = nbformat.read(out / "toy.ipynb", as_version=4)
+        del done.metadata["compendium"]  # provenance: date and wall time differ by design
+        return nbformat.writes(nbformat.from_dict({**done, "cells": done.cells[:-1]}))
+
+    first, second = run_and_read(), run_and_read()
+    assert first == second
+    assert "T_s0000" in first and "at 0x…" in first and '"execution"' not in first
+
+
+def test_normalise_outputs_numbers_styler_ids_in_order():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[
+        nbformat.v4.new_output("display_data", data={
+            "text/html": '<style>#T_ab12f_row0 {}</style><table id="T_ab12f"></table><table id="T_0c3d9">',
+            "text/plain": "<pandas.io.formats.style.Styler at 0x7f510ef6f650>"}),
+        nbformat.v4.new_output("stream", name="stdout", text="<object object at 0x7fabc1234560>\n")])])
+    nb.cells[0].metadata["execution"] = {"iopub.execute_input": "2026-11-26T04:36:28Z"}
+    runner.normalise_outputs(nb)
+    data = nb.cells[0].outputs[0]["data"]
+    assert data["text/html"] == '<style>#T_s0000_row0 {}</style><table id="T_s0000"></table><table id="T_s0001">'
+    assert data["text/plain"] == "<pandas.io.formats.style.Styler at 0x…>"
+    assert nb.cells[0].outputs[1]["text"] == "<object object at 0x…>\n" and "execution" not in nb.cells[0].metadata
