@@ -178,16 +178,16 @@ def test_run_real_and_compare_real(pebench_folder):
     cmp = B.compare_real(t1, frame, ("person", "event"))
     assert len(cmp) == len(t1.frame())
     cell = cmp.set_index(["row", "column"])
-    assert cell.loc[("GA", "P-Eff"), "tolerance"] == 5.0 and cell.loc[("GA", "E-Eff"), "tolerance"] == 0.05
-    assert cell.loc[("GA", "P-Scope"), "tolerance"] == 0.05
+    # our recipe stands in for PEBench's unpublished one: beside the paper, never judged against it
+    assert cell.loc[("SIU", "E-Eff"), "verdict"] == "not comparable" and cell.loc[("SIU", "E-Eff"), "scale"] == "substitute"
     assert cell.loc[("GA", "P-Real"), "verdict"] == "not run here" and "POPE" in cell.loc[("GA", "P-Real"), "reason"]
     assert cell.loc[("Goal", "P-Eff"), "verdict"] == "not run here"
     assert cell.loc[("PO", "P-Eff"), "verdict"] == "not run here"  # not in this run
     assert cell.loc[("SIU", "E-Eff"), "reproduced"] == pytest.approx(float(frame.set_index(["setting", "method"]).loc[("event", "SIU"), "E-Eff"]))
-    assert "G-Eval" in cell.loc[("SIU", "E-Eff"), "reason"]
+    assert "G-Eval" in cell.loc[("SIU", "E-Eff"), "reason"] and "unpublished" in cell.loc[("SIU", "E-Eff"), "reason"]
     t2 = published.load("pebench").table("table2")
     cmp2 = B.compare_real(t2, frame, "joint").set_index(["row", "column"])
-    assert cmp2.loc[("GD + BGD", "P-Eff"), "verdict"] in ("exact", "within tolerance", "differs")
+    assert cmp2.loc[("GD + BGD", "P-Eff"), "verdict"] == "not comparable"
     assert cmp2.loc[("GD", "P-Eff"), "verdict"] == "not run here"
 
 
