@@ -165,3 +165,130 @@ def test_real_files(shared_data):
     assert len(recs) == 24 and set(recs.condition) == {"full", "half", "other"}
     half = recs[recs.condition == "half"]
     assert (half.expected == [math.ceil(n / 2) / n for n in half.n_triggers]).all()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The embedding judge, its validation, and the complex-vs-basic claim (hand-made inputs, a bag-of-words encoder)
+# ---------------------------------------------------------------------------------------------------------------
+VOCAB = ["rain", "dog", "lost", "tears", "party", "gift", "fist", "protest"]
+
+
+def bow_encode(texts):
+    """A hand-checkable encoder: normalised word counts over VOCAB (a zero vector gets one extra dimension)."""
+    import numpy as np
+
+    rows = []
+    for t in texts:
+        words = t.lower().replace(",", " ").split()
+        v = np.array([words.count(w) for w in VOCAB] + [0.0], float)
+        if not v.any():
+            v[-1] = 1.0
+        rows.append(v / np.linalg.norm(v))
+    return np.array(rows)
+
+
+def test_answer_segments():
+    assert e.answer_segments("1. Rain. 2. A lost dog; tears.") == ["Rain", "A lost dog", "tears"]
+    assert e.answer_segments("Rain\n\n2) Lost dog!") == ["Rain", "Lost dog"]
+    assert e.answer_segments("...") == []
+
+
+def test_embedding_recall_by_hand():
+    triggers = [["rain", "lost dog"], ["party", "gift"]]
+    got = e.embedding_recall(["It is the rain. A lost dog.", "A gift"], triggers, bow_encode)
+    # answer 1: "rain" matches "It is the rain" exactly in the bag of words (1.0); "lost dog" -> "A lost dog" (1.0)
+    # answer 2: "party" has no word in common (0.0), "gift" matches (1.0) -> 0.5
+    assert got == pytest.approx([1.0, 0.5])
+    assert math.isnan(e.embedding_recall(["rain"], [[]], bow_encode)[0])
+    with pytest.raises(ValueError):
+        e.embedding_recall(["a"], [["b"], ["c"]], bow_encode)
+
+
+def test_shuffled_pairs_is_a_derangement():
+    import numpy as np
+
+    for seed in range(5):
+        perm = e.shuffled_pairs(7, seed)
+        assert sorted(perm) == list(range(7)) and not (perm == np.arange(7)).any()
+    with pytest.raises(ValueError):
+        e.shuffled_pairs(1)
+
+
+def test_spearman_interval():
+    perfect = e.spearman_interval([1, 2, 3, 4, 5, 6], [2, 4, 6, 8, 10, 12], n_boot=200)
+    assert perfect["rho"] == pytest.approx(1.0) and perfect["low"] == pytest.approx(1.0)
+    flat = e.spearman_interval([1, 2, 3, 4], [0.4, 0.4, 0.4, 0.4], n_boot=50)
+    assert math.isnan(flat["rho"]) and math.isnan(flat["low"])  # a constant judge has no rank correlation
+    grouped = e.spearman_interval([1, 0, 1, 0, 1, 0], [1, 0, 1, 0, 1, 0], groups=[1, 1, 2, 2, 3, 3], n_boot=50)
+    assert grouped["groups"] == 3 and grouped["rho"] == pytest.approx(1.0)
+
+
+def test_mean_and_difference_intervals():
+    m = e.mean_interval([1.0, 1.0, 1.0], n_boot=100)
+    assert (m["mean"], m["low"], m["high"]) == (1.0, 1.0, 1.0)
+    d = e.difference_interval([0.6] * 40, [0.4] * 40, n_boot=100)
+    assert d["diff"] == pytest.approx(0.2) and d["low"] == pytest.approx(0.2) and d["n_a"] == 40
+
+
+def test_validate_judge_on_constructed_records():
+    recs = pd.DataFrame({"path": ["a", "a", "a", "b", "b", "b"], "condition": ["full", "half", "other"] * 2,
+                         "expected": [1.0, 0.5, 0.0, 1.0, 0.6, 0.0], "judge": [0.9, 0.5, 0.1, 1.0, 0.7, float("nan")]})
+    v = e.validate_judge(recs, "judge", n_boot=50)
+    # ranks agree except the tie of the two full records (expected 1.0, judged 0.9 and 1.0)
+    assert v["records"] == 5 and v["of"] == 6 and 0.95 < v["rho"] < 1.0
+    assert v["mean (full)"] == pytest.approx(0.95) and v["mean |judge - expected|"] == pytest.approx(0.3 / 5)
+
+
+GOOD = {"rho": 0.9, "low": 0.85, "high": 0.95}
+
+
+def _gap(basic_mean, complex_mean, n=40, floor_gap=0.2, validation=GOOD, n_complex=None):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    nc = n_complex or n
+    noise = 0.05 * rng.standard_normal(max(n, nc))
+    basic, complex_ = basic_mean + noise[:n], complex_mean + noise[:nc]  # equal means: a difference of exactly 0
+    return e.claim_complex_gap(basic, basic - floor_gap, complex_, complex_ - floor_gap, validation,
+                               scale_reason="text-only 135M model", n_boot=200)
+
+
+def test_claim_complex_gap_every_branch():
+    assert _gap(0.6, 0.4).verdict[0] == "supported"          # basic above complex, interval above 0
+    assert _gap(0.4, 0.6).verdict[0] == "not supported"      # complex above basic
+    undecided = _gap(0.5, 0.5)
+    assert undecided.verdict[0] == "inconclusive" and "contains 0" in undecided.reason[0]
+    # each precondition, unmet, makes the verdict inconclusive and is named
+    bad_judge = _gap(0.6, 0.4, validation={"rho": float("nan"), "low": float("nan"), "high": float("nan")})
+    assert bad_judge.verdict[0] == "inconclusive" and "judge validated" in bad_judge.reason[0]
+    few = _gap(0.6, 0.4, n_complex=10)
+    assert few.verdict[0] == "inconclusive" and "enough questions" in few.reason[0]
+    floor = _gap(0.6, 0.4, floor_gap=-0.1)
+    assert floor.verdict[0] == "inconclusive" and "above their floor" in floor.reason[0]
+    cell = _gap(0.6, 0.4).iloc[0]
+    assert cell.rule == "compendium.emotion.eibench.claim_complex_gap" and cell.scale == "substitute"
+    assert {p["name"] for p in cell.preconditions} == {
+        "judge validated", "enough questions", "basic answers above their floor", "complex answers above their floor"}
+
+
+class _EchoLM:
+    """A fake chat LM: replies with a fixed text (records the prompts it saw)."""
+
+    def __init__(self, reply):
+        self.reply, self.seen = reply, []
+
+    def chat(self, messages, **kw):
+        self.seen.append((messages, kw))
+        return kw.get("prefix", "") + self.reply
+
+
+def test_judge_runners_and_text_answers():
+    recs = pd.DataFrame({"record": ["Rain."], "truth": ["1. Rain.\n2. Dog."], "n_triggers": [2]})
+    replies, tries = e.judge_faithful(_EchoLM("no format"), recs, max_new_tokens=4)
+    assert replies == ["{score: 0/1}"] and tries == [5]
+    forced = e.judge_forced(_EchoLM("3/4}"), recs)
+    assert forced["judge c/t"][0] == "3/4" and forced.score[0] == pytest.approx(0.75)
+    assert forced.recall[0] == pytest.approx(1.0)  # min(3, 2) / 2 annotated triggers
+    lm = _EchoLM(" The rain. ")
+    assert e.text_answers(lm, ["Why sad?"]) == ["The rain."]
+    assert lm.seen[0][0][0]["content"].endswith("Look at the image, Why sad?")

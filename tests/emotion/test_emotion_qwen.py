@@ -220,3 +220,73 @@ def test_forgetting_protocol_mechanics():
     assert list(res.variant) == ["stage 1", "single", "hybrid", "LLM only"] * 2
     assert list(res.replay) == [0.0] * 4 + [0.5] * 4
     assert res[res.variant == "hybrid"]["gate: emotion weight on general inputs"].between(0, 1).all()
+
+
+# ---------------------------------------------------------------------------------------------------- seeds and claim
+def _results(single, hybrid, stage1=70.0, emotion=55.0, replay=0.25):
+    """Hand-made experiment rows: general accuracy per seed of single and hybrid, one stage-1 row per seed."""
+    import pandas as pd
+
+    rows = []
+    for seed, (s, h) in enumerate(zip(single, hybrid)):
+        rows += [{"variant": "stage 1", "replay": replay, "seed": seed, "general acc": stage1, "emotion acc": 0.0},
+                 {"variant": "single", "replay": replay, "seed": seed, "general acc": s, "emotion acc": emotion},
+                 {"variant": "hybrid", "replay": replay, "seed": seed, "general acc": h, "emotion acc": emotion}]
+    return pd.DataFrame(rows)
+
+
+def test_paired_differences_and_interval():
+    from compendium.emotion import compressor_forgetting as cf
+
+    res = _results([66.5, 69.4, 69.8], [71.1, 71.9, 73.0])
+    diffs = cf.paired_differences(res, 0.25)
+    assert list(diffs.round(1)) == [4.6, 2.5, 3.2]
+    iv = cf.paired_interval(diffs)
+    # mean 3.433, sd 1.069, t(0.975, 2) = 4.303: half-width 4.303 * 1.069 / sqrt(3) = 2.656
+    assert iv["mean"] == pytest.approx(3.4333, abs=1e-3) and iv["low"] == pytest.approx(0.777, abs=1e-3)
+    assert cf.paired_interval([1.0])["sd"] != cf.paired_interval([1.0])["sd"]  # NaN with one seed
+
+
+def test_seeds_for_power():
+    from compendium.emotion import compressor_forgetting as cf
+
+    # normal approximation (z 1.96 + 0.84)^2 * (sd / effect)^2 = 7.85 at sd = effect; the t-test needs 10
+    assert cf.seeds_for_power(3.0) == 10
+    assert cf.seeds_for_power(1.0692) == 4 and cf.seeds_for_power(2.7319) == 9
+    assert cf.seeds_for_power(0.0) == 2
+    assert cf.seeds_for_power(100.0, max_seeds=5) == 6
+    with pytest.raises(ValueError):
+        cf.seeds_for_power(float("nan"))
+
+
+def test_power_analysis_table():
+    from compendium.emotion import compressor_forgetting as cf
+
+    table = cf.power_analysis(_results([66.5, 69.4, 69.8], [71.1, 71.9, 73.0]))
+    assert table.iloc[0]["seeds run"] == 3 and table.iloc[0, -1] == 4
+
+
+def test_claim_limits_forgetting_every_branch():
+    from compendium.emotion import compressor_forgetting as cf
+
+    def verdict(single, hybrid, **kw):
+        cell = cf.claim_limits_forgetting(_results(single, hybrid, **kw), 0.25, 0.375, scale_reason="tiny model")
+        return cell.iloc[0]
+
+    seeds = 6
+    holds = verdict([60.0 + i % 2 for i in range(seeds)], [66.0 + i % 3 for i in range(seeds)])
+    assert holds.verdict == "supported" and holds.scale == "substitute"
+    assert holds.rule == "compendium.emotion.compressor_forgetting.claim_limits_forgetting"
+    fails = verdict([60.0, 60.5, 61.0, 60.2, 60.8, 60.4], [60.1, 60.4, 61.0, 60.3, 60.7, 60.4])
+    assert fails.verdict == "not supported"  # the interval sits at 0, far below 3 points
+    wide = verdict([60, 50, 70, 55, 65, 60], [62, 58, 66, 52, 70, 61])
+    assert wide.verdict == "inconclusive" and "contains 0" in wide.reason
+    # unmet preconditions, each named
+    one_seed = verdict([60.0], [70.0])
+    assert one_seed.verdict == "inconclusive" and "enough seeds" in one_seed.reason
+    few = verdict([60, 62, 58], [64, 61, 66])  # an effect, but the spread asks for more than 3 seeds
+    assert few.verdict == "inconclusive" and "enough seeds" in few.reason
+    unlearned = verdict([20.0 + i % 2 for i in range(seeds)], [26.0 + i % 3 for i in range(seeds)], stage1=30.0)
+    assert unlearned.verdict == "inconclusive" and "general task learned" in unlearned.reason
+    no_emotion = verdict([60.0 + i % 2 for i in range(seeds)], [66.0 + i % 3 for i in range(seeds)], emotion=30.0)
+    assert no_emotion.verdict == "inconclusive" and "emotion task learned" in no_emotion.reason

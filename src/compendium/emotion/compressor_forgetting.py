@@ -291,3 +291,117 @@ def _stage2(base: TinyLMM, variant: str, cfg: ExperimentConfig, gen: torch.Gener
         r = rows[-1]
         print(f"{variant:9s} replay {cfg.replay:.2f} seed {cfg.seed}: general {r['general acc']:.1f} "
               f"emotion {r['emotion acc']:.1f} ({r['seconds']:.0f} s)")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# How many seeds, and the claim (rules with their thresholds, named once)
+# ----------------------------------------------------------------------------------------------------------------
+#: The smallest difference in general accuracy (points, hybrid - single) the experiment is sized to resolve: the
+#: issue that asked for the power analysis (compendium issue 18) names 3 points.
+EFFECT_POINTS = 3.0
+#: Two-sided level of the paired t-test and the power asked of it (the conventional 0.05 and 0.80).
+ALPHA, POWER = 0.05, 0.80
+#: Stage 1 must have learned the general task before forgetting can be measured: five times chance on CIFAR-10.
+STAGE1_MIN_GENERAL = 50.0
+
+FORGETTING_CLAIM = ("Routing through a frozen general compressor and a gated emotion compressor limits forgetting of "
+                    "general ability during emotion fine-tuning")
+FORGETTING_SOURCE = "arXiv 2505.06685 (claim); this chapter (experiment)"
+
+
+def paired_differences(results: pd.DataFrame, replay: float, column: str = "general acc",
+                       a: str = "hybrid", b: str = "single") -> pd.Series:
+    """``a - b`` of ``column`` per seed at one replay fraction (both variants start from the same stage-1 model of
+    that seed, so the seeds pair them)."""
+    sub = results[results.replay == replay].pivot_table(index="seed", columns="variant", values=column)
+    return (sub[a] - sub[b]).dropna()
+
+
+def seeds_for_power(sd: float, effect: float = EFFECT_POINTS, alpha: float = ALPHA, power: float = POWER,
+                    max_seeds: int = 1000) -> int:
+    """Seeds a two-sided paired t-test needs to detect a true mean difference ``effect`` with probability
+    ``power`` when the per-seed differences have standard deviation ``sd`` (exact, noncentral t). Returns
+    ``max_seeds + 1`` when even ``max_seeds`` is not enough, 2 when ``sd`` is 0."""
+    from scipy import stats
+
+    if not np.isfinite(sd) or sd < 0:
+        raise ValueError(f"need a finite standard deviation >= 0, got {sd!r}")
+    if sd == 0:
+        return 2
+    for n in range(2, max_seeds + 1):
+        df, nc = n - 1, effect / (sd / np.sqrt(n))
+        crit = stats.t.ppf(1 - alpha / 2, df)
+        achieved = stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)
+        if achieved >= power:
+            return n
+    return max_seeds + 1
+
+
+def paired_interval(diffs: Sequence[float], level: float = 0.95) -> dict:
+    """Mean of paired differences with its t interval (NaN bounds with fewer than 2 values)."""
+    from scipy import stats
+
+    d = np.asarray(list(diffs), float)
+    n = len(d)
+    mean = float(d.mean()) if n else float("nan")
+    if n < 2:
+        return {"mean": mean, "low": float("nan"), "high": float("nan"), "sd": float("nan"), "n": n}
+    sd = float(d.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "sd": sd, "n": n}
+
+
+def power_analysis(results: pd.DataFrame) -> pd.DataFrame:
+    """Per replay fraction: the seeds run, the measured standard deviation of the paired hybrid - single
+    differences of general accuracy, and the seeds needed to resolve :data:`EFFECT_POINTS` at :data:`POWER`."""
+    rows = []
+    for replay in sorted(results.replay.unique()):
+        iv = paired_interval(paired_differences(results, replay))
+        needed = seeds_for_power(iv["sd"]) if np.isfinite(iv["sd"]) else None
+        rows.append({"replay": replay, "seeds run": iv["n"], "sd of hybrid - single (points)": iv["sd"],
+                     f"seeds for {EFFECT_POINTS:g} points at {POWER:.0%} power": needed})
+    return pd.DataFrame(rows)
+
+
+def claim_limits_forgetting(results: pd.DataFrame, replay: float, majority_share: float, *,
+                            scale_reason: str = "") -> pd.DataFrame:
+    """The forgetting claim at one replay fraction, on this experiment.
+
+    The test: the paired difference of general accuracy after stage 2, hybrid - single, over seeds, with its 95 %
+    t interval. Holds when the interval is above 0; fails when its upper end is below :data:`EFFECT_POINTS` (any
+    protection is smaller than the effect the experiment is sized for) and it does not hold; undecided otherwise.
+    Preconditions: enough seeds for the test (:func:`seeds_for_power` from the measured spread), stage 1 learned the
+    general task (>= :data:`STAGE1_MIN_GENERAL` %), and the hybrid learned the emotion task (above the majority-class
+    share ``majority_share``, a fraction)."""
+    from compendium.verdicts import Precondition, claim
+
+    sub = results[results.replay == replay]
+    iv = paired_interval(paired_differences(results, replay))
+    needed = seeds_for_power(iv["sd"]) if np.isfinite(iv["sd"]) else None
+    stage1 = float(sub[sub.variant == "stage 1"]["general acc"].mean())
+    mean = lambda v, c: float(sub[sub.variant == v][c].mean())  # noqa: E731
+    pres = [
+        Precondition("enough seeds", f">= {needed} (paired t-test, {EFFECT_POINTS:g} points, {POWER:.0%} power)"
+                     if needed else ">= 2 (a spread to size the test)", iv["n"], needed is not None and iv["n"] >= needed),
+        Precondition("general task learned in stage 1", f">= {STAGE1_MIN_GENERAL:g} %", round(stage1, 1),
+                     stage1 >= STAGE1_MIN_GENERAL),
+        Precondition("emotion task learned (hybrid)", f"> {100 * majority_share:.1f} % (majority class)",
+                     round(mean("hybrid", "emotion acc"), 1), mean("hybrid", "emotion acc") > 100 * majority_share),
+    ]
+    if np.isfinite(iv["low"]) and iv["low"] > 0:
+        holds = True
+    elif np.isfinite(iv["high"]) and iv["high"] < EFFECT_POINTS:
+        holds = False
+    else:
+        holds = None
+    evidence = (f"replay {replay:.2f}: general {stage1:.1f} after stage 1 -> single {mean('single', 'general acc'):.1f}"
+                f" / hybrid {mean('hybrid', 'general acc'):.1f}; hybrid - single {iv['mean']:+.1f} points, 95 % CI "
+                f"[{iv['low']:+.1f}, {iv['high']:+.1f}] over {iv['n']} seeds; emotion single "
+                f"{mean('single', 'emotion acc'):.1f} / hybrid {mean('hybrid', 'emotion acc'):.1f}")
+    if holds is None:
+        evidence += f"; the interval contains 0 and reaches {EFFECT_POINTS:g} points"
+    if holds is None and not all(p.met for p in pres):  # verdicts.claim names unmet ones only for a decided test
+        evidence = "unmet: " + "; ".join(p.text() for p in pres if not p.met) + ". " + evidence
+    return claim("emotion_qwen", f"{FORGETTING_CLAIM} (replay {replay:.2f})", holds, evidence, scale="substitute",
+                 scale_reason=scale_reason, preconditions=pres, rule=f"{__name__}.claim_limits_forgetting",
+                 source=FORGETTING_SOURCE, table="claims")

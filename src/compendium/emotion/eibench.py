@@ -55,7 +55,23 @@ __all__ = [
     "JUDGE_BASIC",
     "JUDGE_COMPLEX",
     "JUDGE_SYSTEM",
+    "GAP_CLAIM",
+    "JUDGE_MIN_RHO",
+    "MIN_QUESTIONS",
+    "answer_segments",
     "category_corrected",
+    "claim_complex_gap",
+    "difference_interval",
+    "embedding_recall",
+    "judge_faithful",
+    "judge_forced",
+    "judge_precondition",
+    "mean_interval",
+    "minilm_encoder",
+    "shuffled_pairs",
+    "spearman_interval",
+    "text_answers",
+    "validate_judge",
     "category_official",
     "complex_judge_messages",
     "constructed_records",
@@ -415,6 +431,228 @@ def constructed_records(basic: pd.DataFrame, num: int, seed: int = 0) -> pd.Data
                          "record": " ".join(f"{t}." for t in rec), "truth": row.truth, "expected": exp,
                          "n_triggers": len(trig), "category": row.category})
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Running a chat-LM judge (SmolLM2 here, Llama-3-8B on a GPU) and measuring its agreement with known scores
+# ----------------------------------------------------------------------------------------------------------------
+def judge_faithful(judge, records: pd.DataFrame, *, max_new_tokens: int, seed: int = 0,
+                   complex_: bool = False) -> tuple[list[str], list[int]]:
+    """The authors' protocol on ``records`` (columns ``record``, ``truth``): sampling at temperature 0.1, top-p 0.9,
+    up to 5 tries until ``"{score: "`` appears (:func:`judge_with_retries`). Returns (replies, tries per record)."""
+    replies, tries = [], []
+    for rec in records.itertuples():
+        msgs = (complex_judge_messages(rec.record, [rec.truth]) if complex_
+                else judge_messages(rec.record, rec.truth))
+        reply, used = judge_with_retries(lambda attempt: judge.chat(
+            msgs, max_new_tokens=max_new_tokens, do_sample=True, temperature=0.1, top_p=0.9,
+            seed=seed * 100 + attempt))
+        replies.append(reply)
+        tries.append(used)
+    return replies, tries
+
+
+def judge_forced(judge, records: pd.DataFrame, *, max_new_tokens: int = 8) -> pd.DataFrame:
+    """Format-forced decoding: ``{score: `` is written at the start of the assistant's turn and the judge decodes
+    greedily from there. Returns ``records`` with ``reply``, ``judge c/t``, ``score`` (correct/judge's total) and
+    ``recall`` (correct / annotated triggers), NaN where the reply does not parse."""
+    out = records.copy()
+    out["reply"] = [judge.chat(judge_messages(r.record, r.truth), max_new_tokens=max_new_tokens, prefix="{score: ")
+                    for r in records.itertuples()]
+    parsed = [parse_score_corrected(r) for r in out.reply]
+    out["judge c/t"] = [f"{p[0]}/{p[1]}" if p else "—" for p in parsed]
+    out["score"] = [min(p[0], p[1]) / p[1] if p else np.nan for p in parsed]
+    out["recall"] = [min(p[0], n) / n if p else np.nan for p, n in zip(parsed, out.n_triggers)]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# An offline judge: sentence-embedding similarity between an answer and the annotated triggers
+# ----------------------------------------------------------------------------------------------------------------
+_SEGMENT_RE = re.compile(r"(?:\n+|(?<=[.;!?])\s+|^\s*\d+\s*[.)]\s*)", re.MULTILINE)
+
+
+def answer_segments(text: str) -> list[str]:
+    """An answer cut into the phrases a trigger can match: lines, sentences and ``;`` clauses, list numbering
+    removed, final punctuation stripped as :func:`split_triggers` does. ``"1. Rain. 2. A lost dog; tears."`` ->
+    ``["Rain", "A lost dog", "tears"]``."""
+    parts = [p.strip() for p in _SEGMENT_RE.split(str(text)) if p and p.strip()]
+    parts = [_TRIGGER_RE.sub("", p).strip().rstrip(".;!? ").strip() for p in parts]
+    return [p for p in parts if re.search(r"\w", p)]
+
+
+def minilm_encoder(max_length: int = 32) -> Callable[[Sequence[str]], np.ndarray]:
+    """``encode(texts) -> (N, 384)`` L2-normalised all-MiniLM-L6-v2 sentence embeddings (the model loaded once)."""
+    from compendium.emotion.backbones import encode_texts, load_minilm
+
+    model = load_minilm()
+    return lambda texts: encode_texts(list(texts), max_length=max_length, model=model)["sentence"]
+
+
+def embedding_recall(answers: Sequence[str], triggers: Sequence[Sequence[str]],
+                     encode: Callable[[Sequence[str]], np.ndarray]) -> np.ndarray:
+    """The embedding judge: for each answer, the mean over its annotated triggers of the best cosine similarity
+    between the trigger and any phrase of the answer (:func:`answer_segments`). 1 when every trigger appears
+    verbatim; no threshold to tune. ``encode`` returns L2-normalised embeddings (:func:`minilm_encoder`)."""
+    if len(answers) != len(triggers):
+        raise ValueError(f"{len(answers)} answers vs {len(triggers)} trigger lists")
+    segs = [answer_segments(a) or [str(a)] for a in answers]
+    texts = list(dict.fromkeys([s for ss in segs for s in ss] + [t for ts in triggers for t in ts]))
+    vectors = np.asarray(encode(texts), dtype=np.float64)
+    index = {t: i for i, t in enumerate(texts)}
+    scores = []
+    for ss, ts in zip(segs, triggers):
+        if not ts:
+            scores.append(np.nan)
+            continue
+        sim = vectors[[index[t] for t in ts]] @ vectors[[index[s] for s in ss]].T
+        scores.append(float(np.clip(sim.max(axis=1), -1.0, 1.0).mean()))
+    return np.asarray(scores)
+
+
+def shuffled_pairs(n: int, seed: int = 0) -> np.ndarray:
+    """A derangement of ``range(n)`` (no item keeps its place): answer i is scored against the triggers of
+    question ``perm[i]``, the floor an answer reaches without being about its own item."""
+    if n < 2:
+        raise ValueError("a derangement needs at least 2 items")
+    rng = np.random.default_rng(seed)
+    return (np.arange(n) + rng.integers(1, n)) % n  # a random non-zero cyclic shift
+
+
+def spearman_interval(x: Sequence[float], y: Sequence[float], *, groups: Sequence | None = None,
+                      n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """Spearman's rho of ``x`` and ``y`` with a percentile bootstrap interval. With ``groups`` the bootstrap
+    resamples whole groups (the records built from one sample move together). Resamples where either side is
+    constant are skipped; rho is NaN when the full data is constant on either side."""
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[ok], y[ok]
+    keys = np.asarray(groups)[ok] if groups is not None else np.arange(len(x))
+
+    def rho(a, b):
+        return float(spearmanr(a, b).statistic) if len(a) > 2 and np.ptp(a) > 0 and np.ptp(b) > 0 else float("nan")
+
+    point = rho(x, y)
+    uniq = list(dict.fromkeys(keys.tolist()))
+    members = {k: np.flatnonzero(keys == k) for k in uniq}
+    rng = np.random.default_rng(seed)
+    boots = []
+    if not np.isnan(point):
+        for _ in range(n_boot):
+            idx = np.concatenate([members[uniq[i]] for i in rng.integers(0, len(uniq), len(uniq))])
+            boots.append(rho(x[idx], y[idx]))
+    boots = np.asarray([b for b in boots if not np.isnan(b)])
+    tail = 100 * (1 - level) / 2
+    low, high = (np.percentile(boots, [tail, 100 - tail]) if len(boots) else (np.nan, np.nan))
+    return {"rho": point, "low": float(low), "high": float(high), "n": int(len(x)), "groups": len(uniq)}
+
+
+def mean_interval(values: Sequence[float], *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """The mean of ``values`` (e.g. paired differences) with a percentile bootstrap interval."""
+    v = np.asarray(values, float)
+    v = v[~np.isnan(v)]
+    rng = np.random.default_rng(seed)
+    boots = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(axis=1) if len(v) else np.array([])
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(boots, [tail, 100 - tail]) if len(v) else (np.nan, np.nan)
+    return {"mean": float(v.mean()) if len(v) else float("nan"), "low": float(low), "high": float(high), "n": len(v)}
+
+
+def difference_interval(a: Sequence[float], b: Sequence[float], *, n_boot: int = 2000, seed: int = 0,
+                        level: float = 0.95) -> dict:
+    """mean(a) - mean(b) of two independent samples, with a percentile bootstrap interval (each side resampled)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    rng = np.random.default_rng(seed)
+    boots = (a[rng.integers(0, len(a), (n_boot, len(a)))].mean(1) - b[rng.integers(0, len(b), (n_boot, len(b)))].mean(1))
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(boots, [tail, 100 - tail])
+    return {"diff": float(a.mean() - b.mean()), "low": float(low), "high": float(high), "n_a": len(a), "n_b": len(b)}
+
+
+def validate_judge(records: pd.DataFrame, column: str, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """A judge's agreement with the known scores of :func:`constructed_records`: Spearman's rho of ``column`` with
+    ``expected`` (bootstrap interval over samples), the mean absolute error, the mean per condition and how many
+    records the judge scored."""
+    ok = records.dropna(subset=[column])
+    out = spearman_interval(ok[column], ok["expected"], groups=ok["path"], n_boot=n_boot, seed=seed)
+    out.update({"records": len(ok), "of": len(records), "mean |judge - expected|": float((ok[column] - ok.expected).abs().mean())
+                if len(ok) else float("nan")})
+    out.update({f"mean ({c})": float(ok[ok.condition == c][column].mean()) for c in ("full", "half", "other")})
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Answers from a small text-only LLM (the substitute for the benchmark's vision-language models)
+# ----------------------------------------------------------------------------------------------------------------
+def text_answers(lm, questions: Sequence[str], *, max_new_tokens: int = 48, progress: bool = False) -> list[str]:
+    """Greedy answers of a chat LM to :data:`ANSWER_PROMPT` without the image (it cannot see one): what the
+    question's wording and the model's priors about the named emotion give."""
+    items = list(questions)
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, desc="answers", leave=False)
+    return [lm.chat([{"role": "user", "content": ANSWER_PROMPT.format(question=q)}],
+                    max_new_tokens=max_new_tokens).strip() for q in items]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Claims (rules with their thresholds, named once)
+# ----------------------------------------------------------------------------------------------------------------
+#: A judge is used for a claim only when the lower end of the 95 % interval of its Spearman rho with the known
+#: scores of the constructed records reaches 0.5, Cohen's (1988) threshold for a large correlation.
+JUDGE_MIN_RHO = 0.5
+#: Questions per set below which a bootstrap interval on a mean score is not trusted (the complex set has 50).
+MIN_QUESTIONS = 30
+
+GAP_CLAIM = ("Models score lower on complex (multi-faceted) EI questions than on basic ones "
+             "(the paper's 'performance gaps, especially for more intricate scenarios')")
+GAP_SOURCE = "arXiv 2504.07521 abstract; README basic vs complex tables"
+
+
+def judge_precondition(validation: Mapping, name: str = "judge validated") -> "Precondition":
+    """The judge-validation precondition: lower end of Spearman's 95 % interval >= :data:`JUDGE_MIN_RHO`."""
+    from compendium.verdicts import Precondition
+
+    low = validation.get("low", float("nan"))
+    return Precondition(name, f"Spearman 95 % CI low >= {JUDGE_MIN_RHO}",
+                        f"rho {validation.get('rho', float('nan')):.2f} [{low:.2f}, {validation.get('high', float('nan')):.2f}]",
+                        bool(np.isfinite(low) and low >= JUDGE_MIN_RHO))
+
+
+def claim_complex_gap(basic: Sequence[float], basic_floor: Sequence[float], complex_: Sequence[float],
+                      complex_floor: Sequence[float], validation: Mapping, *, scale: str = "substitute",
+                      scale_reason: str = "", n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """The complex-vs-basic gap on one answer model, scored by a judge.
+
+    ``basic`` / ``complex_``: the judge's score of each answer; ``*_floor``: the same answers scored against the
+    triggers of another question of the same set (:func:`shuffled_pairs`). Holds when basic - complex has a 95 %
+    interval above 0, fails when it is below 0, else undecided. Preconditions: the judge is validated
+    (:func:`judge_precondition`), at least :data:`MIN_QUESTIONS` answers per set, and in each set the answers beat
+    their floor (paired difference interval above 0: they say something about their own item)."""
+    from compendium.verdicts import Precondition, claim
+
+    gap = difference_interval(basic, complex_, n_boot=n_boot, seed=seed)
+    floors = {name: mean_interval(np.asarray(s, float) - np.asarray(f, float), n_boot=n_boot, seed=seed)
+              for name, s, f in (("basic", basic, basic_floor), ("complex", complex_, complex_floor))}
+    pres = [judge_precondition(validation),
+            Precondition("enough questions", f">= {MIN_QUESTIONS} per set", f"basic {gap['n_a']}, complex {gap['n_b']}",
+                         min(gap["n_a"], gap["n_b"]) >= MIN_QUESTIONS)]
+    for name, f in floors.items():
+        pres.append(Precondition(f"{name} answers above their floor", "answer - shuffled-triggers score: 95 % CI low > 0",
+                                 f"{f['mean']:+.3f} [{f['low']:+.3f}, {f['high']:+.3f}]", bool(f["low"] > 0)))
+    holds = True if gap["low"] > 0 else (False if gap["high"] < 0 else None)
+    evidence = (f"basic {np.nanmean(basic):.3f} vs complex {np.nanmean(complex_):.3f}: gap {gap['diff']:+.3f} "
+                f"[{gap['low']:+.3f}, {gap['high']:+.3f}] (95 % bootstrap CI, {gap['n_a']} + {gap['n_b']} answers)")
+    if holds is None:
+        evidence += "; the interval contains 0"
+    if holds is None and not all(p.met for p in pres):  # verdicts.claim names unmet ones only for a decided test
+        evidence = "unmet: " + "; ".join(p.text() for p in pres if not p.met) + ". " + evidence
+    return claim("eibench", GAP_CLAIM, holds, evidence, scale=scale, scale_reason=scale_reason,
+                 preconditions=pres, rule=f"{__name__}.claim_complex_gap", source=GAP_SOURCE, table="claims")
 
 
 # ----------------------------------------------------------------------------------------------------------------
