@@ -76,3 +76,26 @@ def test_main_table_runs_every_variant(load):
                            scores=gexp.tfi_scores("official"), progress=False)
     assert list(runs["variant"]) == ["GCN", "GCN+GFS", "MLP"] and set(runs["split"]) == {0}
     assert {"best_step", "steps", "max_steps", "stop_reason", "converged"} <= set(runs.columns)
+
+
+def test_tfi_reading_takes_its_numbers_from_the_run():
+    agree = pd.DataFrame({"dataset": ["tolokers", "cora"], "split": 0, "spearman": [1.0, 0.687],
+                          "spearman ours seed vs seed": [0.988, 0.724], "mean ours": [0.030, 0.045],
+                          "mean official": [0.030, 0.046]})
+    text = gexp.tfi_reading(agree)
+    assert "tolokers: seed-vs-seed Spearman 0.99" in text and "(Spearman 1.00)" in text
+    assert "(cora: 0.72)" in text and "(Spearman 0.69)" in text and "at most 0.001 nats" in text
+    assert "Cora: ours 0.045, theirs 0.046" in text
+    assert "Where the estimator is stable" not in gexp.tfi_reading(agree.iloc[1:])
+
+
+def test_run_scope_names_what_ran():
+    from types import SimpleNamespace
+
+    from compendium.graphs.harness import TrainConfig, per_dataset
+
+    graphs = [SimpleNamespace(name="texas_4_classes"), SimpleNamespace(name="tolokers")]
+    text = gexp.run_scope(graphs, ["GCN", "GAT"], lambda g: [0] if g.name == "tolokers" else [0, 1, 2],
+                          per_dataset(TrainConfig(steps=100), {"tolokers": {"steps": 600, "patience": 25}}))
+    assert text == ("**This run.** 2 GNNs (GCN and GAT), each plain and with GFS, and the MLP, on 2 graphs: "
+                    "texas_4_classes (3 splits, 100 steps) and tolokers (1 split, at most 600 steps).")
