@@ -20,8 +20,8 @@ from . import chains as C
 from . import metrics as M
 from .judges import Judge, SearchCase, aa_solution_cases, as_search_case, as_solution_case
 
-__all__ = ["Benchmark", "JudgeRun", "make_benchmark", "run_judge", "table_row", "bootstrap_row", "random_rows",
-           "prm_search", "search_accuracy", "COLUMNS"]
+__all__ = ["Benchmark", "JudgeRun", "make_benchmark", "run_judge", "table_row", "bootstrap_row", "bootstrap_draws",
+           "random_rows", "prm_search", "search_hits", "search_accuracy", "COLUMNS"]
 
 COLUMNS = ["Overall", "FEI", "AEI", "SC", "BoN", "MV", "AA", "F1", "MCC", "RS"]
 
@@ -115,15 +115,23 @@ def table_row(run: JudgeRun, *, threshold: float = 0.0, aggregator: str = "min",
                 threshold=threshold, aggregator=aggregator, mv_rule=mv_rule, aei_steps=aei_steps)
 
 
+def bootstrap_draws(run: JudgeRun, *, n_boot: int = 200, seed: int = 0, domain: str | None = None,
+                    **options) -> pd.DataFrame:
+    """``n_boot`` bootstrap resamples over items (each paradigm resampled separately; ``domain``: within
+    that domain's items only), one row of every column per resample. Judges scored on the same
+    benchmark with the same ``seed`` get the same resamples, so their differences are paired."""
+    rng = np.random.default_rng(seed)
+    pools = [np.array([i for i in range(len(labels)) if domain is None or run.domains[key][i] == domain])
+             for key, labels in (("sc", run.sc_labels), ("aa", run.aa_gold), ("rs", run.rs_labels))]
+    opts = {"threshold": 0.0, "aggregator": "min", "mv_rule": "weighted", "aei_steps": "all", **options}
+    rows = [_row(run, *(pool[rng.integers(0, len(pool), len(pool))] for pool in pools), **opts) for _ in range(n_boot)]
+    return pd.DataFrame(rows)[COLUMNS]
+
+
 def bootstrap_row(run: JudgeRun, *, n_boot: int = 200, seed: int = 0, **options) -> pd.DataFrame:
     """Bootstrap over items (each paradigm resampled separately): mean, std and the 95 % interval of
     every column."""
-    rng = np.random.default_rng(seed)
-    n_sc, n_aa, n_rs = len(run.sc_labels), len(run.aa_gold), len(run.rs_labels)
-    opts = {"threshold": 0.0, "aggregator": "min", "mv_rule": "weighted", "aei_steps": "all", **options}
-    rows = [_row(run, rng.integers(0, n_sc, n_sc), rng.integers(0, n_aa, n_aa), rng.integers(0, n_rs, n_rs), **opts)
-            for _ in range(n_boot)]
-    frame = pd.DataFrame(rows)[COLUMNS]
+    frame = bootstrap_draws(run, n_boot=n_boot, seed=seed, **options)
     return pd.DataFrame({"mean": frame.mean(), "std": frame.std(ddof=1), "lo": frame.quantile(0.025),
                          "hi": frame.quantile(0.975)})
 
@@ -166,11 +174,15 @@ def prm_search(problem: C.Problem, judge: Judge | None, *, k: int = 4, beam: int
     return beams[0][0]
 
 
+def search_hits(problems: Sequence[C.Problem], judge: Judge | None, *, seed: int = 0, **kwargs) -> list[bool]:
+    """Per problem, whether :func:`prm_search` reaches the right final answer."""
+    rng = random.Random(seed)
+    return [prm_search(p, judge, rng=rng, **kwargs)[-1].c == p.answer for p in problems]
+
+
 def search_accuracy(problems: Sequence[C.Problem], judge: Judge | None, *, seed: int = 0, **kwargs) -> float:
     """Final-answer accuracy (%) of :func:`prm_search` over ``problems``."""
-    rng = random.Random(seed)
-    hits = [prm_search(p, judge, rng=rng, **kwargs)[-1].c == p.answer for p in problems]
-    return 100.0 * float(np.mean(hits))
+    return 100.0 * float(np.mean(search_hits(problems, judge, seed=seed, **kwargs)))
 
 
 # ------------------------------------------------------------------------------- the real benchmark
