@@ -38,6 +38,7 @@ from typing import Any
 import nbformat
 import yaml
 
+from .bookclean import clean_notebook
 from .paths import book_dir, cache_root, repo_root
 
 PROFILES = ("ci", "paper", "gpu")
@@ -460,7 +461,7 @@ def run_notebook(job: Job, *, force: bool = False, progress: bool = False, log_o
         }
         failed_copy = failed_notebook_path(job)
         if tmp_output.exists():
-            nb = normalise_outputs(nbformat.read(tmp_output, as_version=4))
+            nb = clean_notebook(normalise_outputs(nbformat.read(tmp_output, as_version=4)))  # what a reader sees: compendium.bookclean
             nb.metadata[META_KEY] = meta
             nb.cells.append(nbformat.v4.new_markdown_cell(_provenance_markdown(meta), metadata={"tags": ["provenance"]}))
             # A failed run is kept apart from, never over, the last good output.
