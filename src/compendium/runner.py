@@ -198,23 +198,25 @@ def validate_parameters(source: Path, parameters: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------ fingerprints
 
 
-_IMPORT = re.compile(r"(?:from|import)\s+compendium(?:\.(\w+))?")
-
-
 def _package_files_used(source: Path) -> list[Path]:
-    """The package files a notebook's code depends on: the subpackages/modules it imports, the
-    core modules every notebook goes through, and its paper's published numbers."""
-    pkg = Path(__file__).resolve().parent
+    """The package files a notebook's output depends on: the import closure of its code inside the
+    package (see :mod:`compendium.imports`), the published numbers of its paper and of any paper it
+    loads by name, and the data registry."""
+    from . import imports
+
+    pkg = imports.PACKAGE
     nb = nbformat.read(source, as_version=4)
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    names = {m for m in _IMPORT.findall(code) if m} | {"verdicts", "published", "data", "paths"}
-    files: list[Path] = []
-    for name in sorted(names):
-        if (pkg / name).is_dir():
-            files += sorted(p for p in (pkg / name).rglob("*") if p.is_file() and p.suffix in (".py", ".yaml", ".tsv"))
-        elif (pkg / f"{name}.py").is_file():
-            files.append(pkg / f"{name}.py")
-    return files
+    code = "\n\n# --- cell ---\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    files = set(imports.closure(imports.code_imports(code)))
+    keys = imports.published_keys(code)
+    if keys is None:  # a computed key: any paper's numbers
+        files |= set((pkg / "published").glob("*.yaml"))
+    else:
+        files |= {pkg / "published" / f"{key}.yaml" for key in keys | {source.parent.name}}
+    if pkg / "papers.py" in files:
+        files.add(pkg / "papers.yaml")
+    files |= {p for p in (pkg / "data").glob("*") if p.suffix in (".tsv", ".yaml")}
+    return sorted(p for p in files if p.is_file())
 
 
 def fingerprint(source: Path, parameters: dict[str, Any], profile: str) -> str:
@@ -463,7 +465,9 @@ def run_notebook(job: Job, *, force: bool = False, progress: bool = False, log_o
         if tmp_output.exists():
             nb = clean_notebook(normalise_outputs(nbformat.read(tmp_output, as_version=4)))  # what a reader sees: compendium.bookclean
             nb.metadata[META_KEY] = meta
-            nb.cells.append(nbformat.v4.new_markdown_cell(_provenance_markdown(meta), metadata={"tags": ["provenance"]}))
+            # A fixed cell id: nbformat would draw a random one on every run.
+            nb.cells.append(nbformat.v4.new_markdown_cell(_provenance_markdown(meta), id="run-provenance",
+                                                          metadata={"tags": ["provenance"]}))
             # A failed run is kept apart from, never over, the last good output.
             target = job.output if status == "ok" else failed_copy
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -20,3 +20,5 @@ def test_summary_box_counts_and_claims(monkeypatch):
     text = box._repr_html_()
     assert "1 exact, 1 not run here" in text and "GFS helps" in text and "inconclusive" in text
     assert "paper</b> profile" in text and "abc1234567" in text and "more text" not in text
+    assert "What this reproduces" in text and "toy · t: 1 of 2 cells at the paper&#x27;s scale" in text
+    assert "1 not run (data not available offline)" in text
