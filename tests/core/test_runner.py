@@ -219,6 +219,7 @@ def test_outputs_are_normalised_so_a_rerun_gives_the_same_notebook(chapter, tmp_
         assert runner.run_notebook(runner.make_job(chapter, "ci", out_dir=out), force=True)["status"] == "ok"
         done = nbformat.read(out / "toy.ipynb", as_version=4)
         del done.metadata["compendium"]  # provenance: date and wall time differ by design
+        assert done.cells[-1].id == "run-provenance"  # its cell id does not
         return nbformat.writes(nbformat.from_dict({**done, "cells": done.cells[:-1]}))
 
     first, second = run_and_read(), run_and_read()
