@@ -10,7 +10,7 @@ from importlib import resources
 
 import yaml
 
-__all__ = ["Paper", "index", "get", "keys"]
+__all__ = ["Paper", "index", "get", "keys", "markdown_table"]
 
 
 @dataclass(frozen=True)
@@ -45,3 +45,13 @@ def get(key: str) -> Paper:
         if p.key == key:
             return p
     raise KeyError(f"unknown paper {key!r}; the index has {keys()}")
+
+
+def markdown_table() -> str:
+    """The README's table of papers, generated from the index (a test holds the README to it)."""
+    lines = ["| key | paper | arXiv | chapter notebooks | official code |", "|---|---|---|---|---|"]
+    for p in index():
+        repo = f"`{p.repository.split('@')[0]}` @ `{p.repository.split('@')[1][:10]}`" if p.repository else "none public"
+        nbs = ", ".join(f"`notebooks/{p.key}/{nb}.ipynb`" for nb in p.notebooks)
+        lines.append(f"| `{p.key}` | {p.title} | [{p.arxiv}]({p.arxiv_url}) | {nbs} | {repo} |")
+    return "\n".join(lines)

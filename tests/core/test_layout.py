@@ -24,3 +24,8 @@ def test_index_matches_notebooks_and_published_data():
             assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", p.repository), p.repository
     chapters = {d.name for d in NOTEBOOKS.iterdir() if d.is_dir() and d.name != "status"}
     assert chapters == set(papers.keys())
+
+
+def test_readme_table_is_generated_from_the_index():
+    readme = (NOTEBOOKS.parent / "README.md").read_text()
+    assert papers.markdown_table() in readme, "regenerate the README's table: papers.markdown_table()"
