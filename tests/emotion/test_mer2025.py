@@ -154,7 +154,8 @@ def test_goemotions_as_mer(shared_data):
     assert abs(len(small) - 300) <= 6 and set(small.id) <= set(df.id)
 
 
-def test_load_mer2025_track1_layout(tmp_path):
+def test_load_mer2025_track1_layout(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPENDIUM_TRUST_PICKLE", "1")  # the label file below is written by this test
     with pytest.raises(FileNotFoundError, match="gated"):
         m.load_mer2025_track1(tmp_path / "absent", {"audio": "x"})
     train = {"s1": {"emo": "happy", "val": -10}, "s2": {"emo": "worried", "val": -10}}
@@ -189,3 +190,97 @@ def test_goemotions_mapping_is_declared():
     # the substitute's class mapping the chapter prints: fear stands in for worried, disgust has no MER class
     assert m.GOEMOTIONS_EKMAN_TO_MER["fear"] == "worried" and "disgust" not in m.GOEMOTIONS_EKMAN_TO_MER
     assert sorted(m.GOEMOTIONS_EKMAN_TO_MER.values()) == sorted(m.EMOTIONS)
+
+
+# ---------------------------------------------------------------------------------------------- MER-FG, derived
+def _ovmer_table(rows):
+    from compendium.published import PublishedTable
+
+    cells = [{"row": model, "column": f"W{k} L{lv}", "value": value + k + (10 if lv == 2 else 0)}
+             for model, value in rows.items() for k in range(1, 6) for lv in (1, 2)]
+    return PublishedTable(paper="affectgpt", id="ovmer", title="t", source="arXiv 2410.01495, table", cells=cells,
+                          decimals=2, basis="paper")
+
+
+def test_merfg_from_wheel_cells_and_published_derived():
+    # W k L1 = v + k (mean v + 3), W k L2 = v + k + 10 (mean v + 13): L1 43, L2 53, mean 48 for v = 40
+    table = _ovmer_table({"Otter": 40.0, "Qwen-Audio": 30.0})
+    assert m.merfg_from_wheel_cells(table.wide().loc["Otter"]) == {"L1": 43.0, "L2": 53.0, "mean": 48.0}
+    derived = m.merfg_published(table, ["Otter"])
+    assert derived.basis == "derived" and derived.basis_note and derived.counted_in == m.MERFG_COUNTED_IN
+    assert derived.tolerance is None and "arXiv 2410.01495" in derived.source
+    assert [c["value"] for c in derived.cells] == [43.0, 53.0, 48.0]
+    from compendium import verdicts
+
+    cells = verdicts.compare(derived, {("Otter", "L1"): 43.0, ("Otter", "L2"): 53.5}, scale="paper")
+    assert cells.verdict.tolist() == ["exact", "differs", "not run here"]
+    assert not cells.counted.any() and (cells.counted_in == "affectgpt/ovmer").all()
+
+
+def test_merfg_measured_from_scores():
+    scores = pd.DataFrame({f"W{k} L{lv}": [float(k + lv)] for k in range(1, 6) for lv in (1, 2)}, index=["Otter"])
+    assert m.merfg_measured(scores) == {("Otter", "L1"): 4.0, ("Otter", "L2"): 5.0, ("Otter", "mean"): 4.5}
+
+
+# ---------------------------------------------------------------------------------------------- MER-DES extractor
+def test_emotion_lexicon_scopes():
+    wheels = toy_wheels()
+    lexicon = m.emotion_lexicon(wheels)
+    # forms whose name is a wheel word; "blue" is a name but no wheel word
+    assert {"happiness", "joy", "sadness", "gladness", "hurt"} <= set(lexicon) and "blue" not in lexicon
+    assert "blue" in m.emotion_lexicon(wheels, "all")
+    with pytest.raises(ValueError, match="scope"):
+        m.emotion_lexicon(wheels, "some")
+
+
+def test_extract_wheel_labels_rules():
+    lexicon = {"happy": 1, "sad": 1, "at ease": 2, "ease": 1, "calm": 1}
+    text = ("The room is calm and bright. She seems happy, not sad, and so at ease. "
+            "He appears happy again; she doesn't feel calm")
+    # sentence 1 has no cue word (scene); "sad" is negated; "at ease" beats "ease"; "happy" once; "n't" negates calm
+    assert m.extract_wheel_labels(text, lexicon) == ["happy", "at ease"]
+    # without cue filtering the scene sentence counts too; a wider window also drops "at ease" ("not sad and so")
+    assert m.extract_wheel_labels(text, lexicon, cue_stems=()) == ["calm", "happy", "at ease"]
+    assert m.extract_wheel_labels(text, lexicon, negation_window=4) == ["happy"]
+    assert m.extract_wheel_labels("", lexicon) == [] and m.extract_wheel_labels("She seems fine.", {}) == []
+    assert m.as_list_string(["happy", "at ease"]) == "[happy, at ease]" and m.as_list_string([]) == "[]"
+
+
+def test_rank_agreement():
+    assert m.rank_agreement([1, 2, 3, 4], [10, 20, 30, 40])["rho"] == pytest.approx(1.0)
+    back = m.rank_agreement([1, 2, 3, 4], [4, 3, 2, 1])
+    assert back["rho"] == pytest.approx(-1.0) and back["n"] == 4
+    with pytest.raises(ValueError, match="same length"):
+        m.rank_agreement([1, 2], [1, 2])
+
+
+def test_merdes_lexicon_scores_on_published_descriptions(shared_data):
+    from compendium.emotion.wheel import EmotionWheels
+
+    e = shared_data / "emotion"
+    wheels = EmotionWheels.from_dir(e / "affectgpt/emotion_wheel")
+    check = pd.read_csv(e / "mertools/MER2024/ov_store/check-openset.csv", dtype=str, keep_default_na=False)
+    labels = dict(zip(check["name"], check["openset"]))
+    table = m.merdes_lexicon_scores(e / "ov-mer/output", labels, wheels, ["Otter"])
+    row = table.loc["Otter"]
+    assert row["n"] == 332 and 0 <= row["empty"] < 0.1
+    # the Qwen columns are MER-FG of the published extraction (the AffectGPT page's OV-MER route gives 42.61)
+    assert round(row["Qwen mean"], 2) == 42.61
+    assert round(row["lexicon mean"], 2) == 41.97
+
+
+def test_readings_follow_the_numbers():
+    assert "-0.15 points" in m.parser_reading({"average": 0.5397841}, {"average": 0.5382781})
+    cells = pd.DataFrame({"column": ["L1", "mean", "mean", "mean"], "published": [1.0, 1.0, 2.0, 3.0],
+                          "reproduced": [1.0, 1.5, 2.5, 3.5], "difference": [0.0, 0.5, 0.5, 0.5],
+                          "verdict": ["exact", "differs", "differs", "differs"]})
+    text = m.merfg_reading(cells)
+    assert "4 MER-FG cells recomputed: 1 exact, 3 differ" in text and "Spearman 1.00" in text
+    qwen = [30.0, 35.0, 40.0, 45.0, 50.0, 55.0]
+    good = pd.DataFrame({"Qwen mean": qwen, "lexicon mean": [31.0, 32.0, 33.0, 34.0, 35.0, 36.0],
+                         "agreement": 60.0})
+    bad = good.assign(**{"lexicon mean": [36.0, 31.0, 35.0, 32.0, 34.0, 33.0]})
+    text = m.merdes_reading(good, bad)
+    assert "Spearman 1.00" in text and "below 0.05" in text and "narrower spread" in text
+    text = m.merdes_reading(bad.assign(**{"lexicon mean": [36.0, 31.0, 35.0, 32.0, 34.0, 80.0]}), bad)
+    assert "not distinguishable from chance" in text and "narrower spread" not in text
