@@ -194,3 +194,11 @@ def test_tfi_agreement_claim_every_branch():
     assert verdict(agreement([0.69], [np.nan]))["verdict"] == "inconclusive"  # noise floor not measured
     assert verdict(agreement([0.9], [0.95], features=3))["verdict"] == "inconclusive"  # too few features
     assert verdict(agreement([], []))["verdict"] == "inconclusive"
+
+
+def test_statistics_cells_recount_the_loaded_graphs(load):
+    g = load("minesweeper")
+    cells = gc.statistics_cells([g], {"roman_empire": {"reason": "no file"}})
+    assert cells[("minesweeper", "nodes")] == 10000 and cells[("minesweeper", "edges")] == 39402
+    assert cells[("minesweeper", "h_edge")] == pytest.approx(0.6828, abs=5e-5)
+    assert cells[("roman_empire", "nodes")].kind == "data" and cells[("tolokers", "nodes")].kind == "compute"

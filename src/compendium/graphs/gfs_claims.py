@@ -26,13 +26,14 @@ from scipy import stats
 
 from .. import published, verdicts
 from ..verdicts import NotRun, Precondition
+from .datasets import GraphData, edge_homophily
 from .harness import PAPER_RECIPE, TrainConfig
 
 __all__ = [
     "MAX_NOT_CONVERGED", "MIN_SPLITS", "CONFIDENCE", "MOST", "PAPER_SPLITS",
     "published_share", "recipe_scale", "share_interval", "paired_interval", "spearman_gap_z",
     "precondition_converged", "precondition_splits", "precondition_anchors",
-    "headline_share", "headline_cells", "anchor_cells", "tuned_cells",
+    "headline_share", "headline_cells", "anchor_cells", "tuned_cells", "statistics_cells",
     "claim_headline", "claim_tfi_selection", "claim_tfi_matches_official",
 ]
 
@@ -194,6 +195,26 @@ def tuned_cells(summary: pd.DataFrame, not_offline: Mapping[str, dict]) -> dict:
     for rec in published.load(PAPER).table("tuned_gcn_gfs").frame().to_dict("records"):
         value = _measured(summary, rec["row"], "GCN+GFS")
         out[(rec["row"], rec["column"])] = value if value is not None else _absent(rec["row"], not_offline)
+    return out
+
+
+def statistics_cells(graphs: Sequence[GraphData], not_offline: Mapping[str, dict]) -> dict:
+    """``{(row, column): value or NotRun}`` for table ``dataset_statistics``: our recount of the loaded graphs
+    (undirected edges counted once, edge homophily)."""
+    ours = {}
+    for g in graphs:
+        ours.update({(g.name, "nodes"): g.num_nodes, (g.name, "edges"): g.edge_index.shape[1] // 2,
+                     (g.name, "features"): g.num_features, (g.name, "classes"): g.num_classes,
+                     (g.name, "h_edge"): edge_homophily(g)})
+    out = {}
+    for rec in published.load(PAPER).table("dataset_statistics").frame().to_dict("records"):
+        key = (rec["row"], rec["column"])
+        if key in ours:
+            out[key] = ours[key]
+        elif rec["row"] in not_offline:
+            out[key] = verdicts.not_run(f"not offline: {not_offline[rec['row']]['reason']}", kind="data")
+        else:
+            out[key] = verdicts.not_run("dataset not loaded in this profile", kind="compute")
     return out
 
 
