@@ -9,7 +9,9 @@
   prompted causal LMs incl. SmolLM2-135M-Instruct, prompted vision-language models);
 - ``bench``: running a judge over the three paradigms, Table-2 rows, bootstraps, random rows,
   online PRM-guided greedy/beam search;
+- ``claims``: the paper's claims decided on the substitute judges (calibration: the judges span random
+  to the oracle; paired bootstrap intervals), the random row as a reconstruction, the search reading;
 - ``data``: the real benchmark's JSON files from a folder or the hub id ``xuzhaopan/MPBench``.
 """
 
-from . import bench, chains, data, judges, metrics  # noqa: F401
+from . import bench, chains, claims, data, judges, metrics  # noqa: F401

@@ -199,7 +199,7 @@ def search_reading(hits: Mapping[str, Sequence[bool]], *, baseline: str, greedy:
         iv = S.bootstrap_interval(float(diff.mean()), diff[idx].mean(axis=1), how="problems")
         rows[name] = {greedy: 100 * float(np.mean(h)), "minus random pick": iv.mean, "lo": iv.lo, "hi": iv.hi,
                       "reads": "below the random pick" if iv.hi < 0 else ("above the random pick" if iv.lo > 0 else "no decided difference")}
-    table = pd.DataFrame(rows).T
+    table = pd.DataFrame(rows).T.infer_objects()
     parts = []
     for reads in ("below the random pick", "no decided difference", "above the random pick"):
         names = [n for n in table.index if table.loc[n, "reads"] == reads]

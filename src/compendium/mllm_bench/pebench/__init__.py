@@ -11,7 +11,9 @@
 - ``bench``: targets, Finetune / Goal training, the unlearning loop with early stopping and budget
   checkpoints, evaluation of every Table-1/Table-2 column, and the protocol on the real benchmark
   (``run_real``, ``compare_real``: the ``gpu`` profile);
+- ``claims``: the paper's claims decided on the scaled-down runs, with the substitute's calibration and
+  the intervals over seeds as preconditions;
 - ``data``: the real PEBench (``xuzhaopan/PEBench``) from a folder or the hub.
 """
 
-from . import bench, losses, metrics, model, scenes  # noqa: F401
+from . import bench, claims, losses, metrics, model, scenes  # noqa: F401

@@ -23,12 +23,12 @@ import torch
 
 from . import losses as L
 from . import metrics as M
-from .model import VLM, fit
+from .model import VLM, fit, tiny_llava
 from .scenes import EVENT_ALIAS, IDK, QUESTIONS, World
 
 __all__ = ["Target", "choose_targets", "training_set", "forget_set", "retain_set", "evaluate", "unlearn",
            "METHOD_DEFAULTS", "P_COLUMNS", "E_COLUMNS", "JOINT_COLUMNS", "run_real", "compare_real",
-           "REAL_RUN_SCALE", "final_table", "plus_minus", "budget_curves"]
+           "REAL_RUN_SCALE", "final_table", "measured_cells", "plus_minus", "budget_curves"]
 
 P_COLUMNS = ["P-Eff", "P-Gen", "P-Retain", "P-Scope", "P-Real", "P-WF"]
 E_COLUMNS = ["E-Eff", "E-Gen", "E-Retain", "E-Scope", "E-Real", "E-WF"]
@@ -239,8 +239,8 @@ def evaluate(vlm: VLM, world: World, target: Target, sets: dict[str, list] | Non
 
 def train_vlm(make_model, world: World, drop: Target | None = None, *, epochs: int = 30, lr: float = 3e-3,
               batch_size: int = 32, seed: int = 0) -> tuple[VLM, list[float]]:
-    """A Finetune (``drop=None``) or Goal model from a fresh ``make_model(world, seed)``."""
-    vlm = make_model(world, seed)
+    """A Finetune (``drop=None``) or Goal model from a fresh ``make_model(world, seed=seed)``."""
+    vlm = make_model(world, seed=seed)
     data = training_set(world, drop)
     losses = fit(vlm, [d[0] for d in data], [d[1] for d in data], [d[2] for d in data], epochs=epochs, lr=lr,
                  batch_size=batch_size, seed=seed)
@@ -369,13 +369,13 @@ SINGLE_METHODS = ("GA", "GD", "KL", "PO", "DPO", "NPO", "SimNPO", "SIU")
 JOINT_METHODS = ("GD", "GD + BGD", "KL", "KL + BGD")
 
 
-def run_seed(seed: int, *, world_kwargs: dict, make_model, n_forget_persons: int, n_forget_events: int,
+def run_seed(seed: int, *, world_kwargs: dict, make_model=tiny_llava, n_forget_persons: int, n_forget_events: int,
              train_epochs: int = 40, train_lr: float = 3e-3, train_batch: int = 32, methods=SINGLE_METHODS,
              joint_methods=JOINT_METHODS, steps: int = 40, eval_at=(5, 15, 40), lr: float = 1e-3,
              batch_size: int = 16, n_eval: int = 32, stop_forget_nll: float | None = 10.0,
              hp: dict | None = None, log=print) -> pd.DataFrame:
     """Everything for one seed: the world (``make_world(seed=seed, **world_kwargs)``), a Finetune and a
-    Goal model (``make_model(world, seed)`` builds an untrained VLM), every single-target method on
+    Goal model (``make_model(world, seed=seed)`` builds an untrained VLM; default the tiny LLaVA), every single-target method on
     the person and the event target, and the joint methods (each evaluated at the ``eval_at`` budgets and at
     ``steps``).
 
@@ -493,6 +493,19 @@ def final_table(runs: pd.DataFrame, setting: str, columns: list[str], methods) -
     grouped = last.groupby("method")[columns]
     order = ["Finetune"] + [m for m in methods if m in set(last.method)] + ["Goal"]
     return grouped.mean().reindex(order), grouped.std(ddof=1).reindex(order)
+
+
+def measured_cells(*means: pd.DataFrame) -> dict:
+    """``{(method, column): value}`` from mean tables (:func:`final_table`), for ``verdicts.compare``;
+    a NaN is *not run here* (no images for that column in the run)."""
+    from compendium import verdicts
+
+    cells = {}
+    for mean in means:
+        for method, row in mean.iterrows():
+            for col, v in row.items():
+                cells[(method, col)] = verdicts.not_run("no images for this column in the run", kind="other") if pd.isna(v) else float(v)
+    return cells
 
 
 def plus_minus(mean: pd.DataFrame, std: pd.DataFrame, digits: int = 1) -> pd.DataFrame:

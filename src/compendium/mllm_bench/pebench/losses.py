@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "FixedModel",
     "answer_logits",
     "sequence_logprob",
     "nll",
@@ -252,3 +253,17 @@ def bgd(model, b: UnlearnBatch, *, ref=None, scales=(1.0, 1.0), base: str = "gd"
 METHODS: dict[str, Callable] = {"GA": ga, "GD": gd, "KL": kl, "PO": po, "DPO": dpo, "NPO": npo, "SimNPO": simnpo,
                                 "SIU": siu, "BGD": bgd}
 NEEDS_REFERENCE = {"KL", "DPO", "NPO", "SIU", "BGD"}
+
+
+class FixedModel(torch.nn.Module):
+    """A toy "model" whose next-token probabilities are fixed per position, whatever the input: the
+    losses on it can be checked with a calculator (the chapter's first example). ``probs``: (L, V)."""
+
+    def __init__(self, probs):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.log(torch.tensor(probs)))
+
+    def forward(self, input_ids=None, **_):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(logits=self.logits.expand(input_ids.shape[0], -1, -1))
