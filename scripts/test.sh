@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command (make test): unit tests, every source notebook executed under nbval
 # with its ci defaults, the canary executed notebooks checked cell by cell, a papermill smoke run,
-# and a strict book build. The data layer reads ../shared/data unless COMPENDIUM_DATA says otherwise.
+# a strict book build, and every page of the built book opened in headless Chromium (tests/book).
+# The data layer reads ../shared/data unless COMPENDIUM_DATA says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -11,7 +12,7 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=
 export PYTHONHASHSEED=0 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 echo "== unit tests"
-"$BIN/pytest" -q -n 2 tests
+"$BIN/pytest" -q -n 2 --ignore=tests/book tests
 
 echo "== notebooks (ci profile) under nbval"
 "$BIN/pytest" -q -n 2 --dist loadscope --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
@@ -26,4 +27,11 @@ fi
 
 echo "== papermill smoke run into a scratch book, then the strict book build"
 "$BIN/compendium" run affectgpt --profile ci --out "${TMPDIR:-/tmp}/compendium-smoke" --quiet --force
+bash scripts/fetch_mathjax.sh
 "$BIN/compendium" build --no-run --strict
+
+echo "== chapters whose code or data changed since they were executed (stale)"
+"$BIN/compendium" status --book
+
+echo "== the built book in headless Chromium: every page, at 1400 px"
+"$BIN/pytest" -q -p no:cacheprovider tests/book

@@ -138,3 +138,18 @@ def test_not_transcribed_tables_are_named_and_papers_follow_the_book():
     frame = verdict_page.not_transcribed_table().data
     assert len(frame) and frame["why"].map(bool).all()
     assert set(verdict_page.PAPERS) == set(published.papers())
+
+
+def test_pages_follow_the_paper_index_and_the_table_of_contents_lists_every_notebook():
+    from pathlib import Path
+
+    import yaml
+
+    from compendium import papers
+
+    assert [k for k in verdict_page.PAPERS if k not in verdict_page.BASE_MODELS] == papers.keys()
+    toc = (Path(__file__).resolve().parents[2] / "book" / "_toc.yml").read_text()
+    assert yaml.safe_load(toc)["root"] == "status/verdicts"  # the book opens on the answer
+    for paper in papers.index():
+        for nb in paper.notebooks:
+            assert f"file: {paper.key}/{nb}\n" in toc, f"{paper.key}/{nb} is not in book/_toc.yml"
