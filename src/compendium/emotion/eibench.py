@@ -587,7 +587,7 @@ def validate_judge(records: pd.DataFrame, column: str, *, n_boot: int = 2000, se
 # ----------------------------------------------------------------------------------------------------------------
 # Answers from a small text-only LLM (the substitute for the benchmark's vision-language models)
 # ----------------------------------------------------------------------------------------------------------------
-def text_answers(lm, questions: Sequence[str], *, max_new_tokens: int = 48, progress: bool = False) -> list[str]:
+def text_answers(lm, questions: Sequence[str], *, max_new_tokens: int = 32, progress: bool = False) -> list[str]:
     """Greedy answers of a chat LM to :data:`ANSWER_PROMPT` without the image (it cannot see one): what the
     question's wording and the model's priors about the named emotion give."""
     items = list(questions)
