@@ -315,8 +315,12 @@ def _provenance_markdown(meta: dict[str, Any]) -> str:
 BOOK_PROFILES = ("paper", "gpu")
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path.resolve().is_relative_to(folder.resolve())
+def _inside_book(path: Path) -> bool:
+    try:
+        book = book_dir()
+    except FileNotFoundError:  # an installed package outside any repository has no book to protect
+        return False
+    return path.resolve().is_relative_to(book.resolve())
 
 
 def make_job(source: Path, profile: str = "ci", overrides: dict[str, Any] | None = None, out_dir: Path | None = None) -> Job:
@@ -325,7 +329,7 @@ def make_job(source: Path, profile: str = "ci", overrides: dict[str, Any] | None
     params = {**profile_parameters(source, profile), **(overrides or {})}
     validate_parameters(source, params)
     out_dir = Path(out_dir) if out_dir is not None else book_dir() / source.parent.name
-    if _inside(out_dir, book_dir()) and (overrides or profile not in BOOK_PROFILES):
+    if _inside_book(out_dir) and (overrides or profile not in BOOK_PROFILES):
         what = f"parameter overrides ({', '.join(overrides)})" if overrides else f"the {profile} profile"
         raise ParameterError(
             f"{source.parent.name}/{source.stem}: a run with {what} does not write into book/ "
@@ -410,7 +414,7 @@ def clean_stale_staging() -> list[Path]:
 def failed_notebook_path(job: Job) -> Path:
     """Where a failed run's notebook is kept: beside the output, except for book/ outputs, whose
     failures go under the cache (book/ holds only finished notebooks)."""
-    if _inside(job.output.parent, book_dir()):
+    if _inside_book(job.output.parent):
         return cache_root() / "failed" / job.paper / f"{job.name}.failed.ipynb"
     return job.output.with_suffix(".failed.ipynb")
 
@@ -544,6 +548,8 @@ def run_batch(runs: list[dict[str, Any]], *, out_dir: Path, scheduler: str | Non
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
+    if _inside_book(out_dir):
+        raise ParameterError(f"a batch does not write into book/ ({out_dir}); give another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
     planned, results, labels = [], [], {}
     for run in runs:

@@ -62,6 +62,8 @@ def test_override_or_ci_run_refuses_to_write_the_book(toy_repo, capsys):
     # An explicit --out inside book/ is the same thing.
     with pytest.raises(runner.ParameterError, match="does not write into book/"):
         runner.make_job(source, "paper", {"x": 2}, out_dir=toy_repo / "book" / "toy")
+    with pytest.raises(runner.ParameterError, match="a batch does not write into book/"):
+        runner.run_batch([{"target": "toy", "profile": "ci", "parameters": {}}], out_dir=toy_repo / "book" / "runs")
     # With --out the override runs; the paper profile alone still writes the book.
     assert runner.make_job(source, "ci", {"x": 2}, out_dir=toy_repo / "elsewhere").output.parent.name == "elsewhere"
     assert runner.make_job(source, "paper").output == toy_repo / "book" / "toy" / "toy.ipynb"
