@@ -10,8 +10,8 @@ from compendium.graphs.datasets import load_dataset
 from compendium.graphs.gsl.adjacency import SparseFeatures
 from compendium.graphs.gsl.bases import GRACEConfig, basis_ax, make_basis
 from compendium.graphs.gsl.experiments import (
-    Variant, ablation, claim_bases_drive_gains, claim_gsl_not_consistent, claim_no_mi_gain, gsl_vs_baseline, paired,
-    paper_claims, run_variants,
+    BASELINE_GRID, Variant, ablation, gfs_reference, grid_configs, gsl_vs_baseline, paired, paper_claims, run_variants,
+    scope, tune_baseline,
 )
 from compendium.graphs.gsl.train import prepare_gsl
 from compendium.graphs.harness import TrainConfig
@@ -92,29 +92,32 @@ def test_ablation_picks_the_basis_on_validation_not_test():
     assert abl["basis gain"].item() == pytest.approx(100 * (0.6 - 0.5075))
 
 
-def test_claim_rules():
-    cmp = pd.DataFrame({"outcome": ["better"] * 2 + ["tie"] * 6 + ["worse"] * 2, "gain": np.linspace(-1, 1, 10)})
-    assert claim_gsl_not_consistent(cmp)[0] is True
-    cmp.loc[:, "outcome"] = "better"
-    assert claim_gsl_not_consistent(cmp)[0] is False
-    cmp.loc[:3, "outcome"] = "tie"
-    assert claim_gsl_not_consistent(cmp)[0] is None  # 6/10 better: neither
+def test_tune_baseline_chooses_on_validation_and_reports_every_config(texas):
+    grid = {"lr": (1e-2, 5e-3), "dropout": (0.5, 0.0)}
+    assert len(grid_configs(TINY, grid)) == 4 and len(grid_configs(TINY)) == len(BASELINE_GRID["lr"]) * len(BASELINE_GRID["dropout"])
+    cfg, table, runs = tune_baseline(texas, TINY, grid)
+    assert len(table) == 4 and int(table.chosen.sum()) == 1
+    assert table.loc[table.chosen, "val"].item() == table.val.max()
+    assert (cfg.lr, cfg.dropout) == tuple(table.loc[table.chosen, ["lr", "dropout"]].iloc[0])
+    assert len(runs) == texas.copies and runs.val.mean() == pytest.approx(table.val.max())
+    assert {"best_step", "steps", "max_steps", "stop_reason", "converged"} <= set(runs.columns)
 
-    grid = pd.DataFrame([{"basis": "X", "construction": "knn", "h": h, "seed": s, "I_B": 0.3, "I_AB": 0.4,
-                          "I_A'B": 0.3 - 0.01 * (s % 3)} for h in (0.0, 0.5, 1.0) for s in range(5)])
-    assert claim_no_mi_gain(grid)[0] is True
-    grid["I_A'B"] = 0.35 + 0.001 * grid.seed
-    holds, evidence, cells = claim_no_mi_gain(grid)
-    assert holds is False and cells.gains.all() and "3/3 cells" in evidence
 
-    abl = pd.DataFrame([
-        {"dataset": "a", "B*": "MLP", "basis gain": 10.0, "p basis": 0.001, "graph gain": 0.5, "p graph": 0.4, "total": 10.5, "p total": 0.001},
-        {"dataset": "b", "B*": "GCN", "basis gain": 0.2, "p basis": 0.5, "graph gain": -0.3, "p graph": 0.3, "total": -0.1, "p total": 0.8},
-        {"dataset": "c", "B*": "GCL", "basis gain": 3.0, "p basis": 0.01, "graph gain": 0.0, "p graph": 0.9, "total": 3.0, "p total": 0.02},
-    ])
-    assert claim_bases_drive_gains(abl)[0] is True
-    abl.loc[:, ["graph gain", "p graph"]] = [[12.0, 0.001], [5.0, 0.001], [4.0, 0.01]]
-    assert claim_bases_drive_gains(abl)[0] is False
+def test_gfs_reference_reads_the_plain_gcn_runs(tmp_path):
+    path = tmp_path / "gfs.runs.csv"
+    pd.DataFrame({"dataset": ["cora", "cora", "cora", "texas_4_classes"], "variant": ["GCN", "GCN+GFS", "GCN", "GCN"],
+                  "split": [0, 0, 1, 0], "test": [0.8, 0.9, 0.82, 0.7], "steps": [100] * 4, "best_step": [50] * 4}).to_csv(path)
+    ref = gfs_reference(path, ["cora"])
+    assert ref.test.tolist() == [0.8, 0.82]
+    assert gfs_reference(tmp_path / "absent.csv", ["cora"]).empty
+
+
+def test_scope_names_what_ran():
+    runs = pd.DataFrame({"backbone": ["MLP", "GCN", "SAGE", "GCN"], "dataset": ["a", "a", "a", "b"]})
+    s = scope(runs)
+    assert s["backbones"] == ["GCN", "SAGE"] and s["backbones_text"] == "GCN and GraphSAGE"
+    assert s["datasets_text"] == "a and b" and s["count_text"] == "2 graphs"
+    assert scope(runs[runs.backbone != "SAGE"].iloc[:2])["backbones_text"] == "GCN"
 
 
 def test_published_claims_are_sourced():

@@ -116,3 +116,28 @@ def test_binary_roc_auc_path():
     d.binary, d.metric, d.y = True, "roc_auc", d.y.float()
     r = run_variant(d, Variant("GCN", "X", "knn", "early", False), FAST)
     assert (r.test > 0.9).all() and (r.test <= 1.0).all() and (r.metric == "roc_auc").all()
+
+
+def test_early_stopping_freezes_each_copy_as_if_trained_alone():
+    from dataclasses import replace
+
+    from compendium.graphs.gsl.train import fit
+
+    stop = replace(FAST, patience=3, steps=60, lr=0.2)
+    d = csbm_batch(0.5, seeds=[0, 1], params=SMALL)
+    one = csbm_batch(0.5, seeds=[1], params=SMALL)
+    torch.manual_seed(0)
+    both = GSLNet("MLP", 2, 2, 16, 2, dropout=0.0)
+    alone = GSLNet("MLP", 1, 2, 16, 2, dropout=0.0)
+    with torch.no_grad():
+        for cb, ca in zip(both.modules(), alone.modules()):
+            if isinstance(cb, BLinear):
+                ca.weight.copy_(cb.weight_of(1))
+                ca.bias.copy_(cb.bias[1:2])
+    rb, ra = fit(both, d, d.x, [d.graph], stop), fit(alone, one, one.x, [one.graph], stop)
+    for key in ("test", "best_step", "steps", "stop_reason", "converged"):
+        assert rb[key][1] == ra[key][0], key
+    assert (rb["stop_reason"] == "patience").all() and (rb["steps"] == rb["best_step"] + 3).all() and rb["converged"].all()
+    # a run cut by its budget at its best step did not converge
+    cut = fit(GSLNet("MLP", 2, 2, 16, 2, dropout=0.0), d, d.x, [d.graph], replace(FAST, steps=1, patience=3))
+    assert (cut["stop_reason"] == "max_steps").all() and not cut["converged"].any() and (cut["steps"] == 1).all()

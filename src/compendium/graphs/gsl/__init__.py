@@ -5,5 +5,6 @@ experiments behind the chapter ``notebooks/gsl/``.
 Modules: :mod:`.adjacency` (sparse operators), :mod:`.construct` (kNN / cosine graphs),
 :mod:`.mi` (kNN MI estimator), :mod:`.csbm` (CSBM-H generator), :mod:`.fusion` (backbones and
 fusion), :mod:`.train` (training protocol, data preparation), :mod:`.bases` (GSL bases, GRACE),
-:mod:`.experiments` (studies and claim tests).
+:mod:`.experiments` (studies, the tuned baseline, comparisons), :mod:`.claims` (the claim rules and
+their preconditions under the verdict contract).
 """
