@@ -399,13 +399,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _staging_prefix() -> str:
+    # pid and host: a cache shared by several machines (a dask cluster) only loses folders of dead local runs.
+    return f"{os.getpid()}-{platform.node() or 'host'}-"
+
+
 def clean_stale_staging() -> list[Path]:
-    """Remove staging folders left by killed runs (their process is gone); returns what was removed."""
+    """Remove staging folders left by killed runs on this machine (their process is gone); returns them."""
     removed = []
     root = staging_root()
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        pid = folder.name.split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        pid, _, rest = folder.name.partition("-")
+        if pid.isdigit() and rest.startswith(f"{platform.node() or 'host'}-") and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
@@ -436,7 +441,7 @@ def run_notebook(job: Job, *, force: bool = False, progress: bool = False, log_o
     # The unfinished notebook and the results files are staged; they join the output folder only
     # with a notebook that ran to the end. A killed run leaves them in the cache, never beside the book.
     staging_root().mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{job.paper}-{job.name}-", dir=staging_root()))
+    staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix()}{job.paper}-{job.name}-", dir=staging_root()))
     os.environ["COMPENDIUM_RESULTS_DIR"] = str(staging)
     os.environ["COMPENDIUM_PROFILE"] = job.profile
     tmp_output = staging / f"{job.name}.running.ipynb"
