@@ -64,15 +64,17 @@ def cmd_list(args) -> int:
 def cmd_run(args) -> int:
     overrides = _parse_overrides(args.param)
     sources = runner.discover(args.target)
-    rows = []
-    for source in sources:
+    rows, jobs = [], []
+    for source in sources:  # every job is validated before the first kernel starts
         try:
-            job = runner.make_job(source, args.profile, overrides, Path(args.out) / source.parent.name if args.out else None)
+            jobs.append(runner.make_job(source, args.profile, overrides,
+                                        Path(args.out) / source.parent.name if args.out else None))
         except runner.ParameterError as exc:
             if args.profile == "gpu" and "no 'gpu' profile" in str(exc) and len(sources) > 1:
                 rows.append({"notebook": f"{source.parent.name}/{source.stem}", "status": "no gpu profile", "wall_time_s": 0})
                 continue
             raise
+    for job in jobs:
         print(f"→ {job.paper}/{job.name} [{args.profile}]", flush=True)
         row = runner.run_notebook(job, force=args.force, progress=not args.quiet, log_output=args.log_output)
         if row["status"] == "failed":
