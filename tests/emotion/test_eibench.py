@@ -212,6 +212,11 @@ def test_shuffled_pairs_is_a_derangement():
         assert sorted(perm) == list(range(7)) and not (perm == np.arange(7)).any()
     with pytest.raises(ValueError):
         e.shuffled_pairs(1)
+    groups = ["a", "a", "a", "b", "c", "c", "d"]
+    perm = e.shuffled_pairs(7, 0, groups=groups)
+    assert all(groups[i] != groups[j] for i, j in enumerate(perm))
+    with pytest.raises(ValueError, match="across groups"):
+        e.shuffled_pairs(3, 0, groups=["a", "a", "b"])
 
 
 def test_spearman_interval():

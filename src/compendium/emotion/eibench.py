@@ -510,13 +510,21 @@ def embedding_recall(answers: Sequence[str], triggers: Sequence[Sequence[str]],
     return np.asarray(scores)
 
 
-def shuffled_pairs(n: int, seed: int = 0) -> np.ndarray:
-    """A derangement of ``range(n)`` (no item keeps its place): answer i is scored against the triggers of
-    question ``perm[i]``, the floor an answer reaches without being about its own item."""
+def shuffled_pairs(n: int, seed: int = 0, groups: Sequence | None = None) -> np.ndarray:
+    """A random derangement of ``range(n)``: answer i is scored against the triggers of question ``perm[i]``, the
+    floor an answer reaches without being about its own item. With ``groups`` (e.g. the image path: several complex
+    questions share an image and its triggers) no item is paired with one of its own group."""
     if n < 2:
         raise ValueError("a derangement needs at least 2 items")
+    keys = np.arange(n) if groups is None else np.asarray(list(groups))
     rng = np.random.default_rng(seed)
-    return (np.arange(n) + rng.integers(1, n)) % n  # a random non-zero cyclic shift
+    for _ in range(1000):
+        order = rng.permutation(n)
+        perm = np.empty(n, dtype=int)
+        perm[order] = np.roll(order, -1)  # one random cycle through all items: nobody keeps its place
+        if not (keys[perm] == keys).any():
+            return perm
+    raise ValueError("no pairing across groups found: one group holds most of the items")
 
 
 def spearman_interval(x: Sequence[float], y: Sequence[float], *, groups: Sequence | None = None,
