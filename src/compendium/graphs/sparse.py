@@ -13,12 +13,42 @@ Entries are in CSR order: entry ``e`` is the edge ``col[e] -> row[e]`` (source -
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import warnings
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["CSRGraph", "csr_graph", "spmm", "sddmm", "segment_softmax"]
+__all__ = ["CSRGraph", "csr_graph", "spmm", "sddmm", "segment_softmax", "retain_freed_memory"]
+
+#: glibc ``mallopt`` parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+#: Blocks up to this size come from the heap and stay there once freed: far above the largest per-edge,
+#: per-head tensor of the chapter's graphs (tolokers, hidden 512: [1.05 M edges, 8 heads] float32, 34 MB)
+_RETAIN_BYTES = 1 << 30
+_retained = None
+
+
+def retain_freed_memory() -> bool:
+    """Serve large CPU tensors from the process heap and keep their pages after they are freed.
+
+    GAT and GT allocate several ``[E, heads]`` tensors per layer and step (34 MB each on tolokers). That is
+    above glibc's largest dynamic mmap threshold (32 MB), so each one is a fresh ``mmap`` whose pages fault
+    in on first touch and are unmapped again on free: about 265,000 minor page faults per GAT step on
+    tolokers. Fixing the mmap and trim thresholds (glibc ``mallopt``) makes the same pages serve every
+    step; the process keeps its peak heap. Applied once per process (each worker calls it through
+    :func:`compendium.graphs.harness.prepare`); returns False where the C library is not glibc.
+    """
+    global _retained
+    if _retained is None:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            ok = bool(libc.mallopt(_M_MMAP_THRESHOLD, _RETAIN_BYTES)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2 * _RETAIN_BYTES))
+        except (OSError, AttributeError):
+            ok = False
+        _retained = ok
+    return _retained
 
 
 @dataclass
