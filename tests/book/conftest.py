@@ -54,22 +54,33 @@ def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
-        yield chromium
+        # Offline, as a reader without the internet: every request that leaves the built book fails at once.
+        context = chromium.new_context(viewport={"width": WIDE, "height": HEIGHT})
+        context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
+        yield context
+        context.close()
         chromium.close()
 
 
-@pytest.fixture
-def open_page(browser):
-    """open_page('gfs/gfs', width=1400) -> a loaded playwright page (closed after the test)."""
-    opened = []
+@pytest.fixture(scope="session")
+def audit(browser):
+    """audit(page) -> what ``AUDIT_JS`` (test_pages.py) reads from the page at 1400 px. Each page is loaded
+    once per session, whatever the number of tests that look at it."""
+    from .test_pages import AUDIT_JS
 
-    def _open(page: str, width: int = WIDE, height: int = HEIGHT):
-        tab = browser.new_page(viewport={"width": width, "height": height})
-        tab.goto((HTML / f"{page}.html").as_uri(), wait_until="load")
-        tab.wait_for_timeout(300)  # MathJax typesets after load
-        opened.append(tab)
-        return tab
+    seen = {}
 
-    yield _open
-    for tab in opened:
-        tab.close()
+    def _audit(page: str) -> dict:
+        if page not in seen:
+            tab = browser.new_page()
+            tab.goto((HTML / f"{page}.html").as_uri(), wait_until="load", timeout=60_000)
+            if tab.locator(".math").count():  # MathJax typesets after load
+                try:
+                    tab.wait_for_function("() => document.querySelectorAll('mjx-container').length > 0", timeout=15_000)
+                except Exception:
+                    pass  # the maths test reports it
+            seen[page] = tab.evaluate(AUDIT_JS)
+            tab.close()
+        return seen[page]
+
+    return _audit
