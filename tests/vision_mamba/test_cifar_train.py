@@ -43,3 +43,21 @@ def test_fit_vim_and_dyvm_cache(cifar_test_split):
     ev = evaluate(d.model, data["x_test"], data["y_test"])
     assert 0 <= ev["acc"] <= 100 and 0 <= ev["block_keep_ratio"] <= 1
     assert throughput(r.model, to_tensor(x[:16]), warmup=1, iters=1) > 0
+
+
+def test_cifar_and_dense_vim_keeps_the_chapters_cache_key(cifar_test_split, monkeypatch):
+    from dataclasses import replace
+
+    from compendium.vision_mamba import train
+    from compendium.vision_mamba.train import CIFAR_VIM, DENSE_EVAL_SUBSET, cifar_and_dense_vim, config_key
+
+    zip_path, (x, y) = cifar_test_split
+    seen = []
+    # the test split stands in for both splits (decoding the 50,000 training JPEGs would dominate the test)
+    monkeypatch.setattr(train, "load_cifar10", lambda path, split: seen.append((path, split)) or (x, y))
+    cfg = TrainConfig(epochs=4.0, max_steps=2, num_threads=1)
+    data, dense = cifar_and_dense_vim(cfg, progress=False)
+    assert seen == [(zip_path, "train"), (zip_path, "test")] and data["x_test"].shape == (10000, 32, 32, 3)
+    # the key the chapters used before this helper: their cached weights stay valid
+    assert dense.key == config_key("vim", CIFAR_VIM, replace(cfg, num_threads=1), f"cifar10-jpg-{zip_path.stat().st_size}")
+    assert [h["step"] for h in dense.history] == [2] and DENSE_EVAL_SUBSET == 2000

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import matches_recorded_checksum, record_checksum
+from ..data import fetch, matches_recorded_checksum, record_checksum
 from ..paths import artifacts_dir
 from .bench import compare_throughput
-from .cifar import augment, to_tensor
+from .cifar import augment, load_cifar10, to_tensor
 from .dyvm import DyVM, DyVMConfig, dyvm_loss, teacher_outputs
 from .vim import Vim, VimConfig
 
@@ -47,6 +47,7 @@ __all__ = [
     "weights_dir",
     "subset_indices",
     "config_key",
+    "cifar_and_dense_vim",
 ]
 
 CODE_VERSION = 1   # bump when a change to the code changes what training produces
@@ -321,3 +322,27 @@ def fit_dyvm(teacher: TrainResult, dyvm_cfg: DyVMConfig, cfg: TrainConfig, data:
                     "dyvm_cfg": asdict(dyvm_cfg), "train_cfg": asdict(cfg)}, path)
         record_checksum(path)
     return TrainResult(student, history, key, path, seconds, False)
+
+
+#: Test images of the dense model's per-epoch held-out accuracy (its convergence curve). Not part of the
+#: cache key, so both chapters pass the same number and share one curve.
+DENSE_EVAL_SUBSET = 2000
+
+
+def cifar_and_dense_vim(cfg: TrainConfig, data_root: str = "", device: str = "cpu",
+                        progress: bool = True) -> tuple[dict, TrainResult]:
+    """CIFAR-10 (the shared JPEG copy, through :func:`compendium.data.fetch`; ``data_root``: a folder laid out
+    like ``compendium data list``) and the chapters' dense tiny Vim (:data:`CIFAR_VIM`) trained on it with
+    ``cfg``, cached and shared by the DyVM and R-MeeTo chapters.
+
+    Returns ``(data, dense)``: ``data`` has x_train, y_train, x_test, y_test; ``dense`` is the
+    :class:`TrainResult` (its history: the held-out accuracy on ``DENSE_EVAL_SUBSET`` test images per epoch).
+    """
+    key = "images/cifar10-jpg.zip"
+    zip_path = fetch(key, path=Path(data_root) / key if data_root else None)
+    x_train, y_train = load_cifar10(zip_path, "train")
+    x_test, y_test = load_cifar10(zip_path, "test")
+    data = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    dense = fit_vim(CIFAR_VIM, cfg, data, data_tag=f"cifar10-jpg-{zip_path.stat().st_size}",
+                    eval_subset=DENSE_EVAL_SUBSET, progress=progress, device=device)
+    return data, dense
