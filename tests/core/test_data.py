@@ -315,3 +315,15 @@ def test_data_check_is_parallel_and_bounded_when_the_network_hangs(isolated, mon
     assert elapsed < 4, elapsed
     assert [r.key for r in results] == keys and not any(r.ok for r in results)
     assert all("overall limit of 1.5 s" in r.error for r in results)
+
+
+def test_a_graph_read_from_a_given_root_is_verified_too(shared_data, tmp_path):
+    """The Planetoid files are pickles: a data root passed by hand is checked like COMPENDIUM_DATA."""
+    from compendium.graphs import datasets
+
+    root = tmp_path / "root"
+    shutil.copytree(shared_data / "graphs/planetoid", root / "graphs/planetoid")
+    tampered = root / "graphs/planetoid/ind.cora.graph"
+    tampered.write_bytes(tampered.read_bytes()[:-4] + b"evil")
+    with pytest.raises(data.ChecksumError, match="ind.cora.graph"):
+        datasets.load_dataset("cora", root=root, cache_dir=tmp_path / "cache")

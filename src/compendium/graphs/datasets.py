@@ -164,15 +164,11 @@ def default_cache_dir() -> Path:
 
 
 def _file(key: str, root: Path | None) -> Path:
-    """A data file by key: ``root/key`` if a root is given, else through :func:`compendium.data.fetch`."""
-    if root is not None:
-        path = Path(root) / key
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found (data root {root})")
-        return path
+    """A data file by key, checksum-verified (the Planetoid files are pickles): ``root/key`` if a root is given,
+    else wherever :func:`compendium.data.fetch` finds it. A missing file raises a ``FileNotFoundError``."""
     from compendium.data import fetch
 
-    return fetch(key)
+    return fetch(key, path=Path(root) / key if root is not None else None)
 
 
 def _link(src: Path, dst: Path) -> None:
