@@ -53,6 +53,7 @@ def test_step_cost_and_selection_table():
 
 def test_ratio_for_and_choices():
     assert gexp.ratio_for("tolokers") == 0.7 and gexp.ratio_for("cora") == gexp.DEFAULT_RATIO
+    assert gexp.PAPER_RATIOS["minesweeper"] == 0.8 and len(gexp.PAPER_RATIOS) == 10  # gfs.yaml, table ratios
     assert gexp.ratio_for("tolokers", {"tolokers": 0.3}) == 0.3 and gexp.ratio_for("cora", 0.2) == 0.2
     gexp.check_choices(["cora"], ["GCN"], "ours")
     for bad in ((["pubmed"], [], "official"), (["cora"], ["GIN"], "official"), (["cora"], [], "theirs")):
@@ -63,7 +64,8 @@ def test_ratio_for_and_choices():
 def test_recorded_step_times(tmp_path):
     assert gexp.recorded_step_times(tmp_path / "none.csv") is None
     path = tmp_path / "st.csv"
-    pd.DataFrame({"variant": ["GCN", "GCN+GFS"], "cpu_sec_per_step": [0.07, 0.09]}).to_csv(path, index=False)
+    pd.DataFrame({"variant": ["GCN", "GCN+GFS", "GCN"], "backend": ["sparse", "sparse", "pyg"],
+                  "cpu_sec_per_step": [0.07, 0.09, 0.5]}).to_csv(path, index=False)
     view = gexp.recorded_step_times(path)
     assert view.loc["GCN", "plain, ms CPU/step"] == 70 and view.loc["GCN", "+GFS, ms CPU/step"] == 90
 

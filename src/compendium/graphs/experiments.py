@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .. import published
 from .datasets import OFFLINE_DATASETS, GraphData, load_dataset
 from .harness import convergence, run_grid, summarise
 from .models import GNN_NAMES
@@ -46,9 +47,8 @@ __all__ = [
     "plot_ratio_curve",
 ]
 
-#: Per-dataset r of the official appendix statistics notebook (via ../shared/research/graphs.md §1.2).
-PAPER_RATIOS = {"Children": 0.5, "Computers": 0.8, "Fitness": 0.7, "History": 0.5, "Photo": 0.6,
-                "amazon_ratings": 0.6, "minesweeper": 0.8, "questions": 0.9, "roman_empire": 0.2, "tolokers": 0.7}
+#: Per-dataset r of the official appendix statistics notebook, from ``published/gfs.yaml`` (table ``ratios``).
+PAPER_RATIOS = {rec["row"]: float(rec["value"]) for rec in published.load("gfs").table("ratios").frame().to_dict("records")}
 #: The official default r (``train.py --ratio``) for datasets without a published ratio.
 DEFAULT_RATIO = 0.5
 
@@ -219,11 +219,13 @@ def step_cost(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
 
 def recorded_step_times(path: str | os.PathLike) -> pd.DataFrame | None:
     """The recorded step-time benchmark (``benchmarks/graph_step_time.py``) as model × plain/+GFS, in CPU
-    milliseconds per step; None when the file is absent."""
+    milliseconds per step of the package's path; None when the file is absent."""
     path = Path(path)
     if not path.is_file():
         return None
     st = pd.read_csv(path)
+    if "backend" in st.columns:
+        st = st[st["backend"] == "sparse"]
     st["model"] = st["variant"].str.replace("+GFS", "", regex=False)
     st["kind"] = np.where(st["variant"].str.endswith("+GFS"), "+GFS", "plain")
     view = st.pivot_table(index="model", columns="kind", values="cpu_sec_per_step").mul(1000).round(0)
