@@ -179,6 +179,7 @@ def clean_notebook(nb: nbformat.NotebookNode, roots: Iterable[tuple[str, str]] |
         cell.outputs = outputs
         kept.append(cell)
     nb.cells = kept
+    nb.metadata.pop("widgets", None)  # the state of the progress widgets removed above
     return nb
 
 

@@ -76,6 +76,8 @@ def _link(page: str, text: str, *, prefix: str = "../") -> str:
     return f'<a href="{html.escape(prefix + page)}.html">{html.escape(text)}</a>'
 
 
+#: Appended to a paper's name in the first table while its chapter's results predate the contract.
+PRE_CONTRACT = " (old run, not counted)"
 #: The first table's column headers, shortened so that its twelve columns fit a reading column.
 SHORT_HEADERS = {
     "published cells": "published", "tables not transcribed": "not transcribed",
@@ -96,8 +98,8 @@ def page_rows(cells: pd.DataFrame, papers: dict[str, str] | None = None) -> V.Ht
     rows = V.paper_rows(current, list(papers))
     stale = set(before["paper"].str.split(", ").explode()) if len(before) else set()
     done = set(current["paper"])
-    rows["paper"] = [papers.get(key, key) + (" (before the contract: not counted)" if key in stale and key not in done
-                                             else " (partly before the contract)" if key in stale else "")
+    rows["paper"] = [papers.get(key, key) + (PRE_CONTRACT if key in stale and key not in done
+                                             else " (partly an old run)" if key in stale else "")
                      for key in rows["paper"]]
     rows = rows.rename(columns=SHORT_HEADERS)
     numeric = {c for c in rows.columns if c not in ("paper", "not transcribed", "not run here")}

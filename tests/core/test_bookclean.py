@@ -29,7 +29,9 @@ def _notebook():
     ])
     colab = new_code_cell("%pip install compendium", metadata={"tags": ["remove-cell"]})
     only_bar = new_code_cell("fit()", outputs=[new_output("stream", name="stdout", text="\r 10%|#| 1/10\r100%|##| 10/10\n")])
-    return new_notebook(cells=[new_markdown_cell("# Title"), colab, params, injected, train, only_bar])
+    nb = new_notebook(cells=[new_markdown_cell("# Title"), colab, params, injected, train, only_bar])
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    return nb
 
 
 def test_code_is_folded_except_the_parameters_cell_and_tagged_cells_keep_their_tags():
@@ -69,6 +71,7 @@ def test_noise_goes_and_the_answer_stays():
     assert train.outputs[1].data["image/png"] == "iVBOR"  # a figure keeps its image
     assert train.outputs[2].data["text/html"] == "<table><td>~/.cache/compendium/x</td></table>"
     assert nb.cells[4].outputs == []  # a stream that was only a progress bar goes
+    assert "widgets" not in nb.metadata
 
 
 def test_clean_stream_and_noise_rules_on_their_own():

@@ -52,7 +52,7 @@ def test_page_rows_count_only_contract_cells_and_say_which_chapters_predate_it(b
     rows = verdict_page.page_rows(verdicts.collect(book)).data.rename(columns=dict(
         (short, long) for long, short in verdict_page.SHORT_HEADERS.items())).set_index("paper")
     gfs = rows.loc[verdict_page.PAPERS["gfs"]]
-    dyvm = rows.loc[verdict_page.PAPERS["dyvm"] + " (before the contract: not counted)"]
+    dyvm = rows.loc[verdict_page.PAPERS["dyvm"] + verdict_page.PRE_CONTRACT]
     assert (gfs["measured at paper scale"], gfs["exact + within"], gfs["differs"], gfs["not comparable"]) == (2, 1, 1, 1)
     assert gfs["not run here"] == "2 data"  # ImageNet and labels on Baidu
     assert gfs["claims, paper scale (S / N / I)"] == "1 / 0 / 0" and gfs["claims, reduced (S / N / I)"] == "0 / 0 / 1"
