@@ -40,6 +40,8 @@ PAPERS = {
 BASE_MODELS = {"vim"}
 #: The claim verdicts a paper's section lists beside its numbers that differ.
 SHOWN_VERDICTS = (V.NOT_SUPPORTED, V.INCONCLUSIVE)
+#: Above this many cells that differ, a section folds the list under a count per table.
+MAX_ROWS = 15
 #: How many distinct reasons a section lists for its not comparable / not run cells before "and N more".
 MAX_REASONS = 6
 
@@ -226,8 +228,14 @@ def paper_section(cells: pd.DataFrame, paper: str, pages: dict[str, str]) -> V.H
     frame = pd.DataFrame()
     if len(differ):
         table = V.show(differ, caption=f"{_n(len(differ), 'published number')} that differ")
-        parts.append(table._repr_html_())
         frame = table.data
+        if len(differ) > MAX_ROWS:  # a long list folds: its count per table first, every cell one click away
+            per_table = differ.groupby("table").size().reset_index(name="cells that differ")
+            parts.append(V._render(per_table, {"cells that differ"}, set())._repr_html_()
+                         + f"<details><summary>All {len(differ)} cells that differ, with their reasons</summary>"
+                         + table._repr_html_() + "</details>")
+        else:
+            parts.append(table._repr_html_())
     else:
         parts.append("<p>No published number measured at the paper's scale differs.</p>")
     claims = live[(live["kind"] == "claim") & live["verdict"].isin(SHOWN_VERDICTS)]

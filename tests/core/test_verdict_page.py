@@ -113,6 +113,13 @@ def test_figure_image_is_a_png():
     assert image.data[:8] == b"\x89PNG\r\n\x1a\n" and image.format == "png"
 
 
+def test_a_long_list_of_differences_folds_under_its_count(book, monkeypatch):
+    monkeypatch.setattr(verdict_page, "MAX_ROWS", 0)
+    section = verdict_page.paper_section(verdicts.collect(book), "gfs", verdict_page.chapter_pages(book))._repr_html_()
+    assert "<details><summary>All 1 cells that differ, with their reasons</summary>" in section
+    assert "cells that differ</th>" in section and "2.50" in section
+
+
 def test_reasons_are_capped_with_a_remainder():
     import pandas as pd
 
