@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make book   set up what is missing, execute out-of-date notebooks (paper profile), render HTML
 #   make test   unit tests, notebooks under nbval, strict book build
-# Both create .venv on first use (CPU torch, pinned). PROFILE=ci make book renders the fast profile.
+# Both create .venv on first use (CPU torch, pinned). PROFILE=gpu make book runs the gpu profile (paths you give);
+# only the paper and gpu profiles write book/ (a ci run goes to a folder: compendium run KEY --profile ci --out DIR).
 PYTHON ?= python3
 VENV   ?= .venv
 PROFILE ?= paper
