@@ -1,6 +1,6 @@
 """Which package files a piece of code really depends on: the import closure inside ``compendium``.
 
-The runner's up-to-date fingerprint hashes these files (a change to ``vision_mamba/cifar.py`` marks
+The runner's up-to-date fingerprint hashes these files (a change to ``datasets/cifar.py`` marks
 stale exactly the chapters whose imports reach it), and the layout test reads the same import graph to
 hold the floors.
 """

@@ -29,3 +29,51 @@ def test_index_matches_notebooks_and_published_data():
 def test_readme_table_is_generated_from_the_index():
     readme = (NOTEBOOKS.parent / "README.md").read_text()
     assert papers.markdown_table() in readme, "regenerate the README's table: papers.markdown_table()"
+def _imports(path: Path) -> set[str]:
+    """Absolute module names a source file imports (relative imports resolved against its package)."""
+    tree = ast.parse(path.read_text())
+    pkg = ".".join(path.relative_to(SRC.parent).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+                found.add(mod)
+                found |= {f"{mod}.{a.name}" for a in node.names}
+            elif node.module:
+                found.add(node.module)
+    return {m for m in found if m.startswith("compendium")}
+
+
+# Floors, lowest first: a module may import its own floor or lower ones, never a higher floor.
+TOP = {"compendium.runner", "compendium.cli"}
+DOMAINS = ("graphs", "vision_mamba", "emotion", "mllm_bench")
+
+
+def _floor(mod: str) -> int:
+    if mod in TOP:
+        return 4
+    if mod in ("compendium.notebook", "compendium.verdict_page", "compendium.bookclean", "compendium.launch"):
+        return 3
+    if mod in ("compendium.verdicts",):
+        return 2
+    if any(mod.startswith(f"compendium.{d}") for d in DOMAINS):
+        return 1
+    return 0  # data, published, paths, papers and the package itself
+
+
+@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_respect_the_floors(path):
+    mod = ".".join(path.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__")
+    for target in _imports(path):
+        if target == "compendium":
+            continue
+        up = _floor(target) > _floor(mod) and not (_floor(mod) == 1 and _floor(target) == 2)
+        assert not up, f"{mod} imports {target}, a higher floor"
+        # A domain never imports another domain.
+        here = next((d for d in DOMAINS if mod.startswith(f"compendium.{d}")), None)
+        there = next((d for d in DOMAINS if target.startswith(f"compendium.{d}")), None)
+        assert not (here and there and here != there), f"{mod} (domain {here}) imports {target} (domain {there})"

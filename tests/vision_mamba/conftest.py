@@ -7,7 +7,7 @@ def cifar_test_split(shared_data, tmp_path_factory):
     import os
 
     from compendium.data import fetch
-    from compendium.vision_mamba.cifar import load_cifar10
+    from compendium.datasets.cifar import load_cifar10
 
     zip_path = fetch("images/cifar10-jpg.zip")
     old = os.environ.get("COMPENDIUM_CACHE")

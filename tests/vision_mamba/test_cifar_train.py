@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from compendium.vision_mamba.cifar import CLASSES, augment, load_cifar10, to_tensor
+from compendium.datasets.cifar import CLASSES, augment, load_cifar10, to_tensor
 from compendium.vision_mamba.dyvm import DyVMConfig
 from compendium.vision_mamba.train import (TrainConfig, evaluate, fit_dyvm, fit_vim, subset_indices,
                                            throughput)

@@ -98,7 +98,7 @@ def cifar_task(zip_path: str | Path, split: str, per_class: int, seed: int = 0, 
     """CIFAR-10 ``split`` subset (``per_class`` images per class) as MobileNetV2 patch tokens, cached on disk.
 
     Tokens are ordered so that each consecutive group of 4 is a 2x2 block of the 4x4 grid."""
-    from compendium.vision_mamba.cifar import CLASSES, load_cifar10
+    from compendium.datasets.cifar import CLASSES, load_cifar10
 
     cache = artifacts_dir("emotion_qwen") / f"cifar-{split}-{per_class}-{seed}-mnv2-128.npz"
     if cache.exists():

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from ..data import matches_recorded_checksum, record_checksum
-from .cifar import augment, to_tensor
+from ..datasets.cifar import augment, to_tensor
 from .rmeeto import MergeConfig, RMeeToVim, distill_loss
 from .train import TrainResult, config_key, evaluate, seed_everything, subset_indices, weights_dir
 from .vim import Vim

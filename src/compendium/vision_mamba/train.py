@@ -29,7 +29,7 @@ from torch import nn
 from ..data import fetch, matches_recorded_checksum, record_checksum
 from ..paths import artifacts_dir
 from .bench import compare_throughput
-from .cifar import augment, load_cifar10, to_tensor
+from ..datasets.cifar import augment, load_cifar10, to_tensor
 from .dyvm import DyVM, DyVMConfig, dyvm_loss, teacher_outputs
 from .vim import Vim, VimConfig
 
