@@ -1,0 +1,52 @@
+"""A Sphinx extension (``_config.yml``: ``sphinx.extra_extensions``) that marks, when the book is built,
+each chapter's summary box as up to date or stale: the same answer as ``compendium status --book`` (the
+fingerprint of the notebook, its parameters and the package code and data it reads, against the one
+stored when it was executed).
+
+The summary box (:func:`compendium.notebook.summary_box`) leaves an empty ``<span class="cv-stale">``;
+this fills it on the rendered page only, so the stored notebook does not change with the build.
+"""
+
+from __future__ import annotations
+
+import html
+
+__all__ = ["mark", "setup"]
+
+PLACEHOLDER = '<span class="cv-stale"></span>'
+
+
+def mark(body: str, freshness: str | None) -> str:
+    """The page body with its summary box's placeholder filled from a ``status --book`` answer."""
+    if PLACEHOLDER not in body or freshness is None:
+        return body
+    if freshness == "yes":
+        text = ' <span class="cv-stale cv-fresh">Up to date with the code and data it depends on.</span>'
+    else:
+        text = (' <span class="cv-stale" style="background:#fee08b;padding:0 4px;border-radius:3px">'
+                f'<b>Stale</b>: {html.escape(freshness)} since this run; '
+                '<code>compendium run</code> re-executes it (<code>compendium status --book</code> lists them).</span>')
+    return body.replace(PLACEHOLDER, text, 1)
+
+
+def _freshness() -> dict[str, str]:
+    from .cli import book_freshness
+
+    return {row["notebook"]: row["up to date"] for row in book_freshness()}
+
+
+def setup(app):
+    answers: dict[str, str] = {}
+
+    def on_page(app, pagename, templatename, context, doctree):
+        if "body" not in context:
+            return
+        if not answers:
+            try:
+                answers.update(_freshness())
+            except Exception as exc:  # the build goes on; the box then says nothing about freshness
+                answers["_error"] = str(exc)
+        context["body"] = mark(context["body"], answers.get(pagename))
+
+    app.connect("html-page-context", on_page)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
