@@ -10,6 +10,10 @@ this fills it on the rendered page only, so the stored notebook does not change 
 from __future__ import annotations
 
 import html
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 __all__ = ["mark", "setup"]
 
@@ -30,9 +34,11 @@ def mark(body: str, freshness: str | None) -> str:
 
 
 def _freshness() -> dict[str, str]:
-    from .cli import book_freshness
-
-    return {row["notebook"]: row["up to date"] for row in book_freshness()}
+    """notebook -> its "up to date" answer, asked of ``compendium status --book --json`` itself."""
+    exe = Path(sys.executable).with_name("compendium")
+    out = subprocess.run([str(exe) if exe.exists() else "compendium", "status", "--book", "--json"],
+                         capture_output=True, text=True, check=True, timeout=600)
+    return {row["notebook"]: row["up to date"] for row in json.loads(out.stdout)}
 
 
 def setup(app):
