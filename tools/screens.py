@@ -14,7 +14,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["status/verdicts", "affectgpt/mer_unibench", "gfs/gfs"]
+PAGES = ["status/verdicts", "affectgpt/mer_unibench", "gfs/tfi"]
 SIZES = {1400: 900, 400: 860}  # width -> height (a laptop screen; a phone held upright)
 
 
