@@ -27,9 +27,10 @@ def mark(body: str, freshness: str | None) -> str:
     if freshness == "yes":
         text = ' <span class="cv-stale cv-fresh">Up to date with the code and data it depends on.</span>'
     else:
+        why = ("the code or data it depends on changed since this run" if freshness.startswith("no")
+               else f"freshness {freshness}")
         text = (' <span class="cv-stale" style="background:#fee08b;padding:0 4px;border-radius:3px">'
-                f'<b>Stale</b>: {html.escape(freshness)} since this run; '
-                '<code>compendium run</code> re-executes it (<code>compendium status --book</code> lists them).</span>')
+                f'<b>Stale</b>: {html.escape(why)} (<code>compendium status --book</code>).</span>')
     return body.replace(PLACEHOLDER, text, 1)
 
 

@@ -27,7 +27,7 @@ PAPERS = {
     "gsl": "GSL rethinking: is structure learning needed?",
     "dyvm": "DyVM: dynamic token and block pruning",
     "rmeeto": "R-MeeTo: merged-token re-training",
-    "vim": "Vim: the base model (measured in DyVM)",
+    "vim": "Vim: the base model, measured in DyVM",
     "affectgpt": "AffectGPT: MER-UniBench",
     "mer2025": "MER2025: the challenge's tracks",
     "eibench": "EIBench: emotion interpretation",

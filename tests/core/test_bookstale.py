@@ -7,9 +7,13 @@ BOX = '<div class="cv-summary"><p>Executed at the paper profile.<span class="cv-
 
 def test_stale_and_fresh_marks():
     stale = bookstale.mark(BOX, "no (inputs changed)")
-    assert "<b>Stale</b>: no (inputs changed) since this run" in stale and bookstale.PLACEHOLDER not in stale
+    assert "<b>Stale</b>: the code or data it depends on changed since this run" in stale and bookstale.PLACEHOLDER not in stale
     fresh = bookstale.mark(BOX, "yes")
     assert "Up to date with the code and data" in fresh and "Stale" not in fresh
+
+
+def test_an_unknown_answer_is_shown_as_it_is():
+    assert "freshness unknown (ParameterError)" in bookstale.mark(BOX, "unknown (ParameterError)")
 
 
 def test_pages_without_a_box_or_an_answer_are_left_alone():
