@@ -284,3 +284,36 @@ def test_readings_follow_the_numbers():
     assert "Spearman 1.00" in text and "below 0.05" in text and "narrower spread" in text
     text = m.merdes_reading(bad.assign(**{"lexicon mean": [36.0, 31.0, 35.0, 32.0, 34.0, 80.0]}), bad)
     assert "not distinguishable from chance" in text and "narrower spread" not in text
+
+
+# ---------------------------------------------------------------------------------------------- the chapter's runs
+def test_track1_settings_follow_the_modalities():
+    data = m.synthetic_track1(30, 12, seed=0)
+    assert list(m.track1_settings(data)) == ["A", "T", "V", "AVT"]
+    text_only = m.Track1Data(train={"text": data.train["text"]}, y_train=data.y_train, test={}, y_test=None,
+                             origin="toy")
+    assert m.track1_settings(text_only) == {"T": ("text", "text", "text")}
+
+
+def test_goemotions_track1_encodes_both_splits(shared_data):
+    calls = []
+    encode = lambda texts: calls.append(len(texts)) or np.ones((len(texts), 4))  # noqa: E731 - a stand-in encoder
+    data = m.goemotions_track1(shared_data / "text/goemotions/ekman", 60, 30, 0, encode)
+    assert data.train["text"].shape == (len(data.y_train), 4) and data.test["text"].shape[0] == len(data.y_test)
+    assert calls == [len(data.y_train), len(data.y_test)] and data.origin.startswith("SUBSTITUTE")
+    assert abs(len(data.y_train) - 60) <= 6 and set(data.y_train) <= set(range(6))
+
+
+def test_random_search_rows_and_seeds():
+    data = m.synthetic_track1(60, 24, dims={"audio": 4, "text": 4, "video": 4}, seed=1)
+    lines = []
+    runs, results = m.random_search(data, {"T": ("text",) * 3, "AVT": ("audio", "text", "video")}, 2, 2, 5,
+                                    log=lines.append)
+    assert list(zip(runs.run, runs.setting)) == [(0, "T"), (0, "AVT"), (1, "T"), (1, "AVT")]
+    assert set(results) == {(0, "T"), (0, "AVT"), (1, "T"), (1, "AVT")} and len(lines) == 4
+    assert results[(1, "T")].config.seed == 6 and results[(0, "AVT")].config.num_epochs == 2
+    # the same draws as random_config on a Random(seed) stream
+    first = m.random_config(random.Random(5))
+    assert (runs.hidden[0], runs.dropout[0], runs.lr[0]) == (first.hidden_dim, first.dropout, first.lr)
+    assert {"test WAF (logit avg)", "test WAF (prob avg)"} <= set(runs.columns)
+    assert runs["CV WAF"].between(0, 100).all()

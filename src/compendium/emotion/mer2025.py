@@ -61,6 +61,7 @@ __all__ = [
     "CUE_STEMS",
     "MERFG_COLUMNS",
     "MERFG_COUNTED_IN",
+    "SETTINGS",
     "NEGATION_WINDOW",
     "NEGATORS",
     "AttentionFusion",
@@ -74,6 +75,7 @@ __all__ = [
     "extract_wheel_labels",
     "extract_openset",
     "goemotions_as_mer",
+    "goemotions_track1",
     "load_descriptions",
     "load_mer2025_track1",
     "merdes_lexicon_scores",
@@ -85,8 +87,10 @@ __all__ = [
     "official_folds",
     "postprocess_qwen",
     "random_config",
+    "random_search",
     "rank_agreement",
     "synthetic_track1",
+    "track1_settings",
     "waf",
     "write_submission",
 ]
@@ -747,3 +751,59 @@ def merdes_reading(wheel_scope: pd.DataFrame, all_scope: pd.DataFrame) -> str:
            f"against {wheel_scope['Qwen mean'].std():.2f})" if wheel_scope["lexicon mean"].std()
            < wheel_scope["Qwen mean"].std() else "")
         + ". Its scores are labelled *substitute* and get no verdict on a published number.")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Track 1: the chapter's runs (data source, modality settings, the random search)
+# ----------------------------------------------------------------------------------------------------------------
+#: The modality settings of MERTools' ``run-unimodal.sh`` / ``run-multimodal.sh`` (a unimodal run feeds one feature
+#: three times), for the modalities a data set has.
+SETTINGS = {"A": ("audio",) * 3, "T": ("text",) * 3, "V": ("video",) * 3, "AVT": ("audio", "text", "video")}
+
+
+def track1_settings(data: Track1Data) -> dict[str, tuple[str, ...]]:
+    """The settings of :data:`SETTINGS` whose modalities ``data`` has (GoEmotions: text only)."""
+    return {name: mods for name, mods in SETTINGS.items() if set(mods) <= set(data.train)}
+
+
+def goemotions_track1(ekman_dir: str | Path, num_train: int, num_test: int, seed: int,
+                      encode: Callable[[list[str]], np.ndarray]) -> Track1Data:
+    """The real text substitute of track 1: GoEmotions comments as MER classes (:func:`goemotions_as_mer`,
+    class-stratified subsets of ``num_train`` / ``num_test``), encoded by ``encode`` (texts -> (N, d) sentence
+    embeddings; the chapter passes all-MiniLM-L6-v2)."""
+    train = goemotions_as_mer(ekman_dir, "train", limit=num_train, seed=seed)
+    test = goemotions_as_mer(ekman_dir, "test", limit=num_test, seed=seed)
+    return Track1Data(
+        train={"text": np.asarray(encode(list(train.text)))}, y_train=train.y.to_numpy(),
+        test={"text": np.asarray(encode(list(test.text)))}, y_test=test.y.to_numpy(),
+        origin=f"SUBSTITUTE: GoEmotions comments (Ekman labels as MER classes: fear as worried, disgust dropped), "
+               f"all-MiniLM-L6-v2 embeddings; {len(train)} train / {len(test)} test; not MER2025")
+
+
+def random_search(data: Track1Data, settings: Mapping[str, Sequence[str]], num_runs: int, num_epochs: int,
+                  seed: int, *, log: Callable[[str], None] | None = print) -> tuple[pd.DataFrame, dict]:
+    """The official protocol's random search: ``num_runs`` draws of :func:`random_config` (a ``random.Random(seed)``
+    stream; run ``r`` trains with seed ``seed + r``), each cross-validated (:func:`cross_validate`) on every setting.
+
+    Returns a table (one row per run x setting: the drawn hyper-parameters, CV WAF / accuracy, the kept epochs, and
+    with test labels the test WAF of logit-averaged and probability-averaged fold outputs; percent) and the
+    :class:`CVResult` of each ``(run, setting)``. ``log`` receives one line per finished run (None: silent)."""
+    rng = random.Random(seed)
+    rows, results = [], {}
+    for r in range(num_runs):
+        cfg = random_config(rng, num_epochs=num_epochs, seed=seed + r)
+        for name, mods in settings.items():
+            x_train, x_test = data.inputs(list(mods))
+            res = cross_validate(x_train, data.y_train, cfg, x_test if len(data.test) else None, data.y_test)
+            results[(r, name)] = res
+            row = {"run": r, "setting": name, "hidden": cfg.hidden_dim, "dropout": cfg.dropout, "lr": cfg.lr,
+                   "CV WAF": 100 * res.cv_waf, "CV acc": 100 * res.cv_acc,
+                   "best epochs": "/".join(str(e) for e in res.folds.best_epoch)}
+            if res.test_waf is not None:
+                row.update({"test WAF (logit avg)": 100 * res.test_waf, "test acc": 100 * res.test_acc,
+                            "test WAF (prob avg)": 100 * res.test_scores("probs")["waf"]})
+            rows.append(row)
+            if log is not None:
+                log(f"run {r} {name:4s} hidden {cfg.hidden_dim:3d} dropout {cfg.dropout} lr {cfg.lr:g}: "
+                    f"CV WAF {100 * res.cv_waf:.2f}")
+    return pd.DataFrame(rows), results
