@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
 import pytest
 
-from compendium import papers, published
+from compendium import imports, papers, published
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "compendium"
 NOTEBOOKS = SRC.parents[1] / "notebooks"
@@ -29,25 +28,6 @@ def test_index_matches_notebooks_and_published_data():
 def test_readme_table_is_generated_from_the_index():
     readme = (NOTEBOOKS.parent / "README.md").read_text()
     assert papers.markdown_table() in readme, "regenerate the README's table: papers.markdown_table()"
-def _imports(path: Path) -> set[str]:
-    """Absolute module names a source file imports (relative imports resolved against its package)."""
-    tree = ast.parse(path.read_text())
-    pkg = ".".join(path.relative_to(SRC.parent).with_suffix("").parts[:-1])
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
-                mod = ".".join(base + ([node.module] if node.module else []))
-                found.add(mod)
-                found |= {f"{mod}.{a.name}" for a in node.names}
-            elif node.module:
-                found.add(node.module)
-    return {m for m in found if m.startswith("compendium")}
-
-
 # Floors, lowest first: a module may import its own floor or lower ones, never a higher floor.
 TOP = {"compendium.runner", "compendium.cli"}
 DOMAINS = ("graphs", "vision_mamba", "emotion", "mllm_bench")
@@ -68,7 +48,7 @@ def _floor(mod: str) -> int:
 @pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
 def test_imports_respect_the_floors(path):
     mod = ".".join(path.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__")
-    for target in _imports(path):
+    for target in imports.module_imports(path):
         if target == "compendium":
             continue
         up = _floor(target) > _floor(mod) and not (_floor(mod) == 1 and _floor(target) == 2)
