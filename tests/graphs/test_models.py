@@ -85,19 +85,26 @@ def test_sparse_kernels_gradients_match_dense():
 
 def test_large_freed_tensors_stay_in_the_heap():
     """After retain_freed_memory, GAT-sized per-edge tensors (tolokers: [1.05 M, 8] float32, 34 MB) reuse freed
-    pages: two of them per round fault in fewer pages than one fresh mapping has (8,200; about 16,400 per
-    round without it, measured)."""
-    import resource
+    pages: a round of two such tensors faults in about one mapping's pages (8,200) instead of two fresh mappings
+    (about 16,400, measured without it); the bound sits halfway. Measured in a fresh interpreter: a test worker's
+    heap is shaped by the tests that ran before it."""
+    import subprocess
     import sys
 
-    from compendium.graphs.sparse import retain_freed_memory
-
-    if not sys.platform.startswith("linux") or not retain_freed_memory():
+    if not sys.platform.startswith("linux"):
         pytest.skip("glibc only")
-    assert retain_freed_memory()  # once per process, idempotent
-    x = torch.rand(1_050_000, 8)
-    torch.exp(x).mul(2).sum()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(3):
-        torch.exp(x).mul(2).sum()
-    assert (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3 < 8_200
+    code = (
+        "import resource, torch\n"
+        "from compendium.graphs.sparse import retain_freed_memory\n"
+        "if not retain_freed_memory(): print('skip'); raise SystemExit\n"
+        "assert retain_freed_memory()\n"  # once per process, idempotent
+        "x = torch.rand(1_050_000, 8); torch.exp(x).mul(2).sum()\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "for _ in range(3): torch.exp(x).mul(2).sum()\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}).stdout.strip().splitlines()
+    if out and out[-1] == "skip":
+        pytest.skip("glibc only")
+    assert float(out[-1]) < 12_300
