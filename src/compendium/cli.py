@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import yaml
@@ -274,12 +276,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _on_sigint(signum, frame):
+    runner.INTERRUPTED.set()  # remembered even where a library swallows the KeyboardInterrupt below
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .data import DataError
 
+    runner.INTERRUPTED.clear()
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
-        return args.func(args)
+        rc = args.func(args)
+        if runner.INTERRUPTED.is_set():
+            raise KeyboardInterrupt
+        return rc
     except (runner.ParameterError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -287,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         # Ctrl-C: one line; the runner's finally blocks already removed what the run had staged.
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -424,6 +425,16 @@ def failed_notebook_path(job: Job) -> Path:
     return job.output.with_suffix(".failed.ipynb")
 
 
+# Set by the command line's SIGINT handler. Ctrl-C reaches the kernel too (same process group), and
+# ipykernel may catch it and end the cell with its own KeyboardInterrupt, or the event loop may swallow
+# ours: either way the run was interrupted, and it must neither count as finished nor write its output.
+INTERRUPTED = threading.Event()
+
+
+def _was_interrupted(error: str | None) -> bool:
+    return INTERRUPTED.is_set() or bool(error and error.split(":", 1)[0].strip() == "KeyboardInterrupt")
+
+
 def run_notebook(job: Job, *, force: bool = False, progress: bool = False, log_output: bool = False,
                  kernel_name: str | None = None) -> dict[str, Any]:
     """Execute one job with papermill (unless up to date); returns a summary dict
@@ -463,6 +474,8 @@ def run_notebook(job: Job, *, force: bool = False, progress: bool = False, log_o
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+        if _was_interrupted(error):
+            raise KeyboardInterrupt  # the finally below removes what was staged; nothing is written
         wall = time.perf_counter() - t0
         meta = {
             "status": status, "profile": job.profile, "parameters": job.parameters, "fingerprint": fp,
