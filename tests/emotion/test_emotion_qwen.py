@@ -407,9 +407,11 @@ def test_chapter_power_report_texts():
     assert one["markdown"].endswith("(2 min for the experiment).")
     # differences 4.6, 2.5, 3.2: sd 1.07 -> 4 seeds (tests above); 3 run: too few, 4 x 2 min = 8 min
     few = ch.power_report(_timed_results([66.5, 69.4, 69.8], [71.1, 71.9, 73.0]), 3)
-    assert "deviation of 1.1 points at replay 0.25" in few["markdown"] and "from 4 seeds at replay 0.25." in few["markdown"]
-    assert "This run used 3 seeds at 2.0 min per seed on this machine (6 min for the experiment); 4 seeds would take " \
-           "about 8 min. Where the seeds run" in few["markdown"] and few["markdown"].endswith("names that precondition.")
+    assert "deviation of 1.1 points at replay 0.25" in few["markdown"]
+    assert "from 4 seeds at replay 0.25." in few["markdown"]
+    assert ("This run used 3 seeds at 2.0 min per seed on this machine (6 min for the experiment); 4 seeds would "
+            "take about 8 min. Where the seeds run") in few["markdown"]
+    assert few["markdown"].endswith("names that precondition.")
     enough = ch.power_report(_timed_results([66.5, 69.4, 69.8], [71.1, 71.9, 73.0]), 4)
     assert enough["markdown"].endswith("(8 min for the experiment).")
     assert enough["table"].iloc[0, -1] == 4

@@ -50,10 +50,12 @@ def parameter_counts() -> tuple[pd.DataFrame, str]:
         full = eq.build_hybrid_vision_model()
         plain = Qwen2_5_VisionTransformerPretrainedModel(eq.qwen25vl_7b_vision_config())
     counts = pd.DataFrame([
-        {"part": "ViT (patch embed + 32 blocks)", "parameters": eq.count_parameters(full) - eq.count_parameters(full.merger)},
+        {"part": "ViT (patch embed + 32 blocks)",
+         "parameters": eq.count_parameters(full) - eq.count_parameters(full.merger)},
         {"part": "general compressor (= Qwen2.5-VL merger)", "parameters": eq.count_parameters(full.merger.general)},
         {"part": "emotion compressor", "parameters": eq.count_parameters(full.merger.emotion)},
-        {"part": "gate (MHSA + 2 x [Linear, ReLU, LayerNorm] + Linear)", "parameters": eq.count_parameters(full.merger.gate)},
+        {"part": "gate (MHSA + 2 x [Linear, ReLU, LayerNorm] + Linear)",
+         "parameters": eq.count_parameters(full.merger.gate)},
         {"part": "vision side with the Hybrid Compressor", "parameters": eq.count_parameters(full)},
         {"part": "vision side of Qwen2.5-VL-7B (one merger)", "parameters": eq.count_parameters(plain)},
     ])
@@ -150,7 +152,8 @@ def forgetting_summary(results: pd.DataFrame) -> pd.DataFrame:
         ["mean", "std"])
     summary = after.copy()
     for r in summary.index:
-        summary.loc[r, ("general acc", "drop")] = before.loc[r[0], "general acc"] - after.loc[r, ("general acc", "mean")]
+        summary.loc[r, ("general acc", "drop")] = (before.loc[r[0], "general acc"]
+                                                   - after.loc[r, ("general acc", "mean")])
     return summary
 
 
@@ -179,7 +182,8 @@ def power_report(results: pd.DataFrame, n_seeds: int) -> dict:
     stage2_s = results[results.variant != "stage 1"].groupby("seed")["seconds"].sum()
     stage1_s = results[results.variant == "stage 1"].groupby("seed")["seconds"].first()
     per_seed_min = float((stage2_s + stage1_s).mean()) / 60
-    needed_by_replay = {r[0]: int(r[3]) for r in power.itertuples(index=False) if r[3] is not None and np.isfinite(r[3])}
+    needed_by_replay = {r[0]: int(r[3]) for r in power.itertuples(index=False)
+                        if r[3] is not None and np.isfinite(r[3])}
     needed = list(needed_by_replay.values())
     sd_text = ", ".join(f"{r[2]:.1f} points at replay {r[0]:.2f}" for r in power.itertuples(index=False)
                         if np.isfinite(r[2]))
