@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted(p for p in (ROOT / "notebooks").glob("*/*.ipynb") if p.parent.name != "status")
 #: Chapters whose Reproduce row still types the paper profile's time; a markdown change re-executes the
 #: chapter, so each waits for its next paper run. Strict: a fixed chapter left here fails.
-TYPED_TIME = {"dyvm"}
+TYPED_TIME: set[str] = set()
 
 
 def _markdown(path: Path) -> str:
@@ -92,7 +92,7 @@ def test_reproduce_does_not_type_the_paper_profiles_time(path):
 
 #: Chapters whose Reproduce section shows a ci command without ``--out`` (the command line refuses it: only
 #: the paper profile writes book/); fixed with each chapter's next paper run. Strict.
-CI_WITHOUT_OUT = {"dyvm", "retraining", "gfs", "tfi"}
+CI_WITHOUT_OUT = {"gfs", "tfi"}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(p.stem in CI_WITHOUT_OUT, strict=True,
