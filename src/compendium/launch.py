@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["write", "notebooks", "weight-packages", "check"])
     parser.add_argument("--ref", help="release tag or full commit the Colab cell installs (default: v<version>)")
     parser.add_argument("paths", nargs="*", help="notebooks: only these source notebooks (default: all)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     root = repo_root()
     if args.action == "weight-packages":
         print("\n".join(weight_packages(root)))
