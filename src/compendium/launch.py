@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         source = colab_source(args.ref, root)
         chosen = [Path(p).resolve() for p in args.paths] or source_notebooks(root)
         changed = [p for p in chosen if update_notebook(p, source)]
-        print(f"{len(changed)} notebooks given the Colab cell: " + ", ".join(str(p.relative_to(root)) for p in changed))
+        print(f"{len(changed)} notebooks given the Colab cell: "
+              + ", ".join(str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in changed))
         return 0
     stale = out_of_date(root)
     for name in stale:

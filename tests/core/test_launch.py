@@ -95,3 +95,15 @@ def test_the_pinned_commit_holds_the_code_the_notebook_runs(path):
     changed = subprocess.run(["git", "diff", "--name-only", ref, "--", *files], cwd=ROOT, capture_output=True,
                              text=True).stdout.split()
     assert not changed, f"{path.name} pins {ref[:10]}, but these files it uses changed since: {changed}"
+
+
+def test_notebooks_action_updates_only_the_named_notebooks(tmp_path, capsys):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell(
+        'import sys\nif "google.colab" in sys.modules:\n    %pip install x', metadata={"tags": ["remove-cell"]})])
+    path = tmp_path / "t.ipynb"
+    nbformat.write(nb, str(path))
+    commit = "0" * 40
+    assert launch.main(["notebooks", "--ref", commit, str(path)]) == 0
+    assert "1 notebooks" in capsys.readouterr().out
+    cell = [c for c in nbformat.read(str(path), as_version=4).cells if launch.is_colab_cell(c)][0]
+    assert launch.pinned_ref(cell.source) == commit
