@@ -181,3 +181,72 @@ def test_summary_texts():
     assert set(texts) == {"paper_claim", "ran_here", "not_reproduced"}
     assert "mean 74.46 over nine datasets" in texts["paper_claim"]
     assert f"the {agpt.TABLE2_ROW} row" in texts["ran_here"] and "'last' checkpoint rule" in texts["ran_here"]
+
+
+def _write_wheel_files(root: Path) -> tuple[list[Path], Path, Path]:
+    """Wheel A of ``toy.py`` as two xlsx wheels (merged cells left empty), a one-run synonym.xlsx and a format.csv."""
+    rows = [("happy", "joyful", "glad"), (None, None, "cheerful"), (None, "content", "calm"),
+            ("sad", "lonely", "isolated"), (None, "hurt", "disappointed")]
+    wheels = []
+    for k in (1, 2):
+        path = root / f"wheel{k}.xlsx"
+        pd.DataFrame(rows, columns=["level1", "level2", "level3"]).to_excel(path, index=False)
+        wheels.append(path)
+    synonym = root / "synonym.xlsx"
+    runs = {}
+    for k in range(1, 9):
+        runs[f"word_run{k}"] = ["Sad", "happy"]
+        runs[f"synonym_run{k}"] = ["[blue, down]", "[]"]
+    pd.DataFrame(runs).to_excel(synonym, index=False)
+    fmt = root / "format.csv"
+    pd.DataFrame({"name": ["sad", "happy", "blue"], "format": ["sadness,sadly", "happiness", ""]}).to_csv(fmt, index=False)
+    return wheels, synonym, fmt
+
+
+def test_wheels_from_files_reads_each_given_version(tmp_path):
+    wheels, synonym, fmt = _write_wheel_files(tmp_path)
+    w = chapter.wheels_from_files(wheels, synonym, fmt)
+    assert w.num_wheels == 2 and w.trees[0] == WHEEL_A
+    assert w.raw_mapping["blue"] == ("sad",) and w.raw_mapping["sad"] == ("sad",)
+    assert w.format_mapping["sadness"] == ("sad",) and w.format_mapping["blue"] == ("blue",)
+    assert w.map_label("sadness", 2) == "sad" and w.map_label("blue", 1, "level2") == "hurt"
+
+
+@pytest.fixture()
+def shifted(paper):
+    """Two models: M1/M2 as published + 0.1, wheels 1-3 and 5 + 0.5, wheel 4 as published."""
+    pub = paper.table("ovmer").wide()
+    models = ["Otter", "Chat-UniVi"]
+    frame = pub.loc[models, list(agpt.MAP_COLUMNS) + list(agpt.WHEEL_COLUMNS)].astype(float).copy()
+    frame[list(agpt.MAP_COLUMNS)] += 0.1
+    frame[list(chapter.OFFSET_GROUPS["W1-W3, W5"])] += 0.5
+    return frame
+
+
+def test_group_offsets_mean_sigma_and_excess(paper, shifted):
+    out = chapter.group_offsets(shifted, paper.table("ovmer"))
+    assert out["M1, M2"] == pytest.approx(0.1) and out["W1-W3, W5"] == pytest.approx(0.5)
+    assert out["W4"] == pytest.approx(0.0, abs=1e-9) and out["W4 |r|/σ"] == pytest.approx(0.0, abs=1e-6)
+    assert out["wheel excess"] == pytest.approx(0.4)
+    # Otter's M1 std is 0.06 and M2's 0.02, Chat-UniVi's from the yaml: the median of 0.1/σ over the four cells
+    frame = paper.table("ovmer").frame().set_index(["row", "column"])
+    sig = [max(frame.loc[(m, c), "tolerance"] / 2, 0.005) for m in ("Otter", "Chat-UniVi") for c in ("M1", "M2")]
+    assert out["M1, M2 |r|/σ"] == pytest.approx(float(np.median([0.1 / s for s in sig])))
+    assert set(chapter.OFFSET_GROUPS["W4"]) == {"W4 L1", "W4 L2"} and len(chapter.OFFSET_GROUPS["W1-W3, W5"]) == 8
+
+
+def test_wheel_version_offsets_rescores_each_variant(monkeypatch, paper, shifted):
+    seen = []
+
+    def fake(output_dir, ov_store_dir, wheel_dir, setting, wheels):
+        seen.append((output_dir, ov_store_dir, wheel_dir, setting, wheels))
+        return shifted + (1.0 if wheels == "newer" else 0.0)
+
+    monkeypatch.setattr(chapter.agpt, "score_ov_mer_baselines", fake)
+    paths = {"ovmer": Path("o"), "ov_store": Path("s"), "wheels": Path("w")}
+    table = chapter.wheel_version_offsets(paths, paper.table("ovmer"), {"released": "released", "newer": "newer"},
+                                          setting="subtitle")
+    assert list(table.index) == ["released", "newer"]
+    assert table.loc["released", "wheel excess"] == pytest.approx(0.4)
+    assert table.loc["newer", "M1, M2"] == pytest.approx(1.1) and table.loc["newer", "W4"] == pytest.approx(1.0)
+    assert [s[:4] for s in seen] == [(Path("o"), Path("s"), Path("w"), "subtitle")] * 2

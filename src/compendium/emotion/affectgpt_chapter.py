@@ -7,17 +7,19 @@ data, draws its figures and writes the summary's sentences. Nothing here changes
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from compendium import published, verdicts
 from compendium.data import fetch
 from compendium.emotion import affectgpt as agpt
 from compendium.emotion.metrics import hit_rate, sentiment_scores
-from compendium.emotion.wheel import EmotionWheels
+from compendium.emotion.wheel import (EmotionWheels, build_format_mapping, build_raw_mapping, read_format_table,
+                                      read_synonym_runs, read_wheel)
 
 #: The registered data folders the chapter reads, by the name the chapter uses for them.
 DATA_KEYS = {"outputs": "emotion/affectgpt/output", "labels": "emotion/mertools/MERBench/dataset",
@@ -177,6 +179,57 @@ def synonym_ablation(paths: Mapping[str, Path], published_table: pd.DataFrame, s
     """:func:`~compendium.emotion.affectgpt.synonym_run_ablation` on the chapter's folders (:func:`data_paths`)."""
     return agpt.synonym_run_ablation(paths["ovmer"], paths["ov_store"], paths["wheels"], published_table, subsets,
                                      setting=setting)
+
+
+#: Column groups of the wheel-offset experiment (:func:`wheel_version_offsets`): the columns without a wheel, the
+#: wheels whose cells sit far above the paper, and wheel 4, which does not.
+OFFSET_GROUPS = {"M1, M2": agpt.MAP_COLUMNS,
+                 "W1-W3, W5": tuple(c for c in agpt.WHEEL_COLUMNS if not c.startswith("W4")),
+                 "W4": tuple(c for c in agpt.WHEEL_COLUMNS if c.startswith("W4"))}
+
+
+def wheels_from_files(wheel_files: Sequence[str | Path], synonym_xlsx: str | Path,
+                      format_csv: str | Path) -> EmotionWheels:
+    """The maps built from explicit files (one version of each: ``wheel1..5.xlsx`` in order, ``synonym.xlsx``,
+    ``format.csv``), read as :meth:`EmotionWheels.from_dir` reads its folder; e.g. copies of older commits."""
+    return EmotionWheels(trees=[read_wheel(f) for f in wheel_files],
+                         raw_mapping=build_raw_mapping(read_synonym_runs(synonym_xlsx)),
+                         format_mapping=build_format_mapping(read_format_table(format_csv)))
+
+
+def group_offsets(measured: pd.DataFrame, paper_table, groups: Mapping[str, Sequence[str]] = OFFSET_GROUPS) -> dict:
+    """Per column group: the mean residual (measured - published, over the models of ``measured`` and the group's
+    columns) and the median of |residual| / σ, σ being the paper's ± std (half the cell's 2σ tolerance of
+    ``paper_table``, the ``ovmer`` table; a std printed as 0.00 counts as 0.005). Keys ``"<group>"`` and
+    ``"<group> |r|/σ"``, and ``"wheel excess"``: the second group's mean minus the first's."""
+    frame = paper_table.frame()
+    value = frame.pivot(index="row", columns="column", values="value")
+    sigma = (frame.pivot(index="row", columns="column", values="tolerance") / 2).clip(lower=0.005)
+    out = {}
+    for name, cols in groups.items():
+        cols = list(cols)
+        resid = measured.loc[:, cols] - value.loc[measured.index, cols]
+        out[name] = float(resid.to_numpy().mean())
+        out[f"{name} |r|/σ"] = float(np.median((resid.abs() / sigma.loc[measured.index, cols]).to_numpy()))
+    names = list(groups)
+    out["wheel excess"] = out[names[1]] - out[names[0]]
+    return out
+
+
+def wheel_version_offsets(paths: Mapping[str, Path], paper_table, variants: Mapping[str, EmotionWheels],
+                          setting: str = "nosubtitle-addsub",
+                          groups: Mapping[str, Sequence[str]] = OFFSET_GROUPS) -> pd.DataFrame:
+    """The OV-MER table rescored under each version of the wheel files: one row per variant (``label -> maps``, e.g.
+    :func:`wheels_from_files` on copies of each commit's files), the columns of :func:`group_offsets`.
+
+    A file version that the paper used would bring the ``W1-W3, W5`` offset down to the ``M1, M2`` one (``wheel
+    excess`` near 0) while the ``M1, M2`` group, which reads no wheel, stays. ``paths``: :func:`data_paths`."""
+    rows = {}
+    for label, wheels in variants.items():
+        ov = agpt.score_ov_mer_baselines(paths["ovmer"], paths["ov_store"], paths["wheels"], setting=setting,
+                                         wheels=wheels)
+        rows[label] = group_offsets(ov, paper_table, groups)
+    return pd.DataFrame(rows).T
 
 
 def plot_column_effects(offsets: pd.DataFrame):
