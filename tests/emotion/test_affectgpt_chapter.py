@@ -250,3 +250,18 @@ def test_wheel_version_offsets_rescores_each_variant(monkeypatch, paper, shifted
     assert table.loc["released", "wheel excess"] == pytest.approx(0.4)
     assert table.loc["newer", "M1, M2"] == pytest.approx(1.1) and table.loc["newer", "W4"] == pytest.approx(1.0)
     assert [s[:4] for s in seen] == [(Path("o"), Path("s"), Path("w"), "subtitle")] * 2
+
+
+def test_ovmer_reading_states_counts_bands_and_the_word_form_file():
+    cols = list(chapter.agpt.MAP_COLUMNS) + list(chapter.agpt.WHEEL_COLUMNS)
+    cells = pd.DataFrame({"column": cols, "reproduced": 1.0, "difference": [0.1] * 11 + [-0.1],
+                          "tolerance": 0.1, "verdict": ["exact", "within tolerance"] + ["differs"] * 10})
+    offsets = pd.DataFrame({"within_model": 0.5, "se": 0.1}, index=cols)
+    offsets.loc[["W4 L1", "W4 L2"], "within_model"] = 0.02
+    effects = pd.Series([-0.5, 0.5, 1.0])
+    ablation = pd.DataFrame({"M2": [0.1, 1.5, -0.9]}, index=["all", "run 1", "run 2"])
+    text = chapter.ovmer_reading(cells, offsets, effects, ablation)
+    assert "12 measured cells" in text and "1 is exact, 1 within tolerance and 10 differ" in text
+    assert "92 %" in text and "median residual is 2.0 of the paper's σ" in text  # |0.1| / (0.1 / 2)
+    assert "+0.50 to +0.50" in text and "wheel 4 +0.02" in text and "never closer than 0.90" in text
+    assert "2 of 3" in text and "`format.csv` exists in two" in text
