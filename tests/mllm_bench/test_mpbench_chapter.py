@@ -233,19 +233,14 @@ def test_run_real_says_what_is_missing():
     assert lines[0].startswith("not run here: MPBench file") and "MPBench-not-given" in lines[0]
 
 
-def test_results_save_and_summary(monkeypatch, tmp_path, small):
+def test_results_save_and_summary(small):
     b, _ = small
     cells, _ = CH.table2_cells(TABLE2, "uniform")
     claim = C._claim("A claim", None, "why", [], "claim_scale", "src")
     out = CH.results([cells, claim], None)
     assert len(out) == len(cells) + 1
     assert len(CH.results([cells, claim], claim)) == len(cells) + 2
-    saved = {}
-    monkeypatch.setattr(verdicts, "save", lambda res, paper, nb: saved.update(n=len(res), where=(paper, nb)) or tmp_path / "y.results.json")
-    lines = []
-    minutes = CH.save(out, 0.0, log=lines.append)
-    assert saved == {"n": len(out), "where": ("mpbench", "prm_paradigms")} and minutes > 0
-    assert lines[0].startswith("results written: y.results.json; notebook time ")
+    assert CH.save.func is S.save_results and CH.save.keywords == {"paper": "mpbench", "notebook": "prm_paradigms"}
     text = CH.summary_text(b, scales=SCALES, run_smollm=True, minutes=2.2)
     assert text["ran_here"] == ("the paradigms' metrics on a scaled-down benchmark built here (substitute scale): 24 + 6 + 16 "
                                 "arithmetic items, 2 trained scorers, SmolLM2-135M on a subset, an oracle and a constant "

@@ -224,9 +224,9 @@ def test_real_view_results_save_and_summary(monkeypatch, tmp_path):
     saved = {}
     monkeypatch.setattr(verdicts, "save", lambda cells, paper, nb: saved.update(n=len(cells), where=(paper, nb)) or tmp_path / "x.results.json")
     lines = []
-    minutes = CH.save(out, 0.0, log=lines.append)
+    minutes = CH.save(out, 0.0, log=lines.append)  # mllm_bench.stats.save_results, bound to this chapter
     assert saved == {"n": len(out), "where": ("pebench", "unlearning")} and minutes > 0
-    assert lines[0].startswith("results written: x.results.json; notebook time ")
+    assert lines[0].startswith("results written: x.results.json; notebook time ") and lines[0].endswith(" min")
     text = CH.summary_text(n_persons=12, n_events=8, methods=["GA", "GD"], joint_methods=["GD"], steps=20, seeds=[0],
                            minutes=3.4)
     assert text["ran_here"] == ("a scaled-down PEBench built here (substitute scale): 12 procedural persons x 8 events, a tiny "

@@ -13,6 +13,7 @@ substitute (:func:`substitute_claim`).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -23,7 +24,7 @@ from compendium import verdicts
 from compendium.verdicts import Precondition
 
 __all__ = ["LEVEL", "Interval", "t_interval", "bootstrap_interval", "Case", "above", "every", "share_at_least",
-           "decided", "substitute_claim"]
+           "decided", "substitute_claim", "save_results"]
 
 #: The confidence level of every interval (issue 13: "the difference's 95 % interval excludes 0").
 LEVEL = 0.95
@@ -124,3 +125,12 @@ def substitute_claim(paper: str, substitute: str, rule_prefix: str, text: str, h
     ``rule_prefix + rule``."""
     return verdicts.claim(paper, text, holds, evidence, scale="substitute", scale_reason=substitute,
                           preconditions=preconditions, rule=rule_prefix + rule, source=source)
+
+
+def save_results(results, t_start: float, *, paper: str, notebook: str, log=print) -> float:
+    """Write a chapter's results (``verdicts.save``) and say where; returns the minutes since ``t_start``
+    (a ``time.perf_counter`` value)."""
+    path = verdicts.save(results, paper, notebook)
+    minutes = (time.perf_counter() - t_start) / 60
+    log(f"results written: {path.name}; notebook time {minutes:.1f} min")
+    return minutes

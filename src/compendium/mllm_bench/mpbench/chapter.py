@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from functools import partial
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 
 from compendium import verdicts
 
+from .. import stats as S
 from . import bench, chains, claims, judges, metrics
 
 __all__ = ["setup", "toy_metrics", "check_paper_table", "table2_cells", "example_text", "benchmark_summary",
@@ -356,12 +358,8 @@ def results(parts: Sequence[pd.DataFrame], real_cmp: pd.DataFrame | None) -> pd.
     return pd.concat(list(parts) + ([real_cmp] if real_cmp is not None else []), ignore_index=True)
 
 
-def save(results_cells: pd.DataFrame, t_start: float, log=print) -> float:
-    """Write the results (``verdicts.save``) and say where; returns the chapter's minutes since ``t_start``."""
-    path = verdicts.save(results_cells, PAPER, NOTEBOOK)
-    minutes = (time.perf_counter() - t_start) / 60
-    log(f"results written: {path.name}; notebook time {minutes:.1f} min")
-    return minutes
+#: Write the chapter's results and say where (:func:`compendium.mllm_bench.stats.save_results`); returns its minutes.
+save = partial(S.save_results, paper=PAPER, notebook=NOTEBOOK)
 
 
 def summary_text(b: bench.Benchmark, *, scales: Sequence[str], run_smollm: bool, minutes: float) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Sequence
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 
 from compendium import verdicts
 
+from .. import stats as S
 from . import bench, claims, losses
 
 __all__ = ["setup", "toy_losses", "loss_curves_figure", "world_figure", "world_summary", "run_substitute",
@@ -245,12 +247,8 @@ def results(table1, table2, tables: Tables, claim_cells: pd.DataFrame, real_runs
     return pd.concat([cmp, claim_cells], ignore_index=True)
 
 
-def save(results_cells: pd.DataFrame, t_start: float, log=print) -> float:
-    """Write the results (``verdicts.save``) and say where; returns the chapter's minutes since ``t_start``."""
-    path = verdicts.save(results_cells, PAPER, NOTEBOOK)
-    minutes = (time.perf_counter() - t_start) / 60
-    log(f"results written: {path.name}; notebook time {minutes:.1f} min")
-    return minutes
+#: Write the chapter's results and say where (:func:`compendium.mllm_bench.stats.save_results`); returns its minutes.
+save = partial(S.save_results, paper=PAPER, notebook=NOTEBOOK)
 
 
 def summary_text(*, n_persons: int, n_events: int, methods: Sequence[str], joint_methods: Sequence[str], steps: int,
