@@ -275,15 +275,3 @@ def test_model_answers_and_published_tables(bench, paper, tmp_path, monkeypatch)
     cmp_basic, _ = chapter.compare_published(paper, run, basic, complex_set, row, log=None)
     assert (cmp_basic.verdict == "not run here").all()
 
-
-def test_save_results(monkeypatch):
-    saved = {}
-    monkeypatch.setattr(chapter.verdicts, "save", lambda cells, *keys: saved.update(cells=cells, keys=keys)
-                        or Path("/x/eibench.json"))
-    import compendium.notebook as nb
-    monkeypatch.setattr(nb, "summary_box", lambda cells, **texts: ("box", len(cells), sorted(texts)))
-    lines = []
-    q = pd.DataFrame({"a": [1, 2]})
-    box = chapter.save_results([pd.DataFrame()], "fake-lm", q, q, log=lines.append)
-    assert box == ("box", 1, ["not_reproduced", "paper_claim", "ran_here"])
-    assert saved["keys"] == ("eibench", "eibench") and lines == ["results written: eibench.json"]

@@ -468,13 +468,3 @@ def summary_texts(judge_name: str, basic_q: pd.DataFrame, complex_q: pd.DataFram
                         "published)."),
     )
 
-
-def save_results(results_cells: Sequence[pd.DataFrame], judge_name: str, basic_q: pd.DataFrame,
-                 complex_q: pd.DataFrame, log: Callable[[str], None] | None = print):
-    """Write the chapter's results (``log`` gets the file's name) and return its summary box."""
-    from compendium import notebook
-
-    path = verdicts.save(list(results_cells), "eibench", "eibench")
-    box = notebook.summary_box(list(results_cells), **summary_texts(judge_name, basic_q, complex_q))
-    _log(log, f"results written: {path.name}")
-    return box
