@@ -24,7 +24,7 @@ CODE_LINES_LIMIT = 2454 // 3
 PRE_CONTRACT = {"gfs", "dyvm", "retraining"}
 #: Chapters whose Reproduce section does not yet give the expected time on a GPU (a markdown change
 #: re-executes the chapter, so it waits for each chapter's next paper run).
-NO_GPU_TIME = {"gfs", "structure_learning"}
+NO_GPU_TIME = {"gfs"}
 
 
 def _nb(path):
