@@ -82,7 +82,6 @@ def test_notebooks_define_no_function_or_class():
         assert not re.search(r"^\s*(def|class)\s", cell.source, re.MULTILINE), f"{path.name} defines a function or class"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: the chapters' code is still above a third of 2,454 lines")
 def test_notebook_code_is_at_most_a_third_of_what_it_was():
     total = sum(len([l for l in cell.source.splitlines() if l.strip()])
                 for _, cell in _code_cells() if not _is_parameters(cell))
