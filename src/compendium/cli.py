@@ -8,6 +8,7 @@ Examples:
   compendium build                                 out-of-date notebooks, verdict page, HTML
   compendium data check                            every registered file resolves and matches
   compendium status --book                         each book notebook: profile, date, up to date
+  compendium train tiny-vim                        the project's dense tiny Vim to its plateau (resumable)
 """
 
 from __future__ import annotations
@@ -208,7 +209,27 @@ EXAMPLES = {
             "  compendium data check --timeout 300           # verify every file, in parallel, bounded",
     "status": "  compendium status                             # verdict counts per paper and table\n"
               "  compendium status --book                      # each book notebook: profile, date, fresh",
+    "train": "  compendium train tiny-vim                     # CPU, 2 threads; stop any time, rerun to resume\n"
+             "  compendium train tiny-vim --device cuda       # the same recipe on a GPU",
 }
+
+
+def cmd_train(args) -> int:
+    if args.threads < 1:
+        raise runner.ParameterError(f"--threads must be at least 1, got {args.threads}")
+    if args.max_epochs is not None and args.max_epochs < 1:
+        raise runner.ParameterError(f"--max-epochs must be at least 1, got {args.max_epochs}")
+    from dataclasses import replace
+
+    from .vision_mamba import plateau
+
+    cfg = plateau.PlateauConfig()
+    if args.max_epochs is not None:
+        cfg = replace(cfg, max_epochs=args.max_epochs)
+    # Stopped (Ctrl-C, a killed job): the checkpoint keeps the last finished epoch; the same command resumes.
+    plateau.make_artifact(cfg, data_root=args.data_root, device=args.device, num_threads=args.threads,
+                          log=lambda line: print(line, flush=True))
+    return 0
 
 
 def _subparser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -273,6 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--book", action="store_true",
                    help="instead: each notebook's executed copy in book/ (profile, date, up to date or not)")
     p.set_defaults(func=cmd_status)
+
+    p = _subparser(sub, "train", "train one of the project's own small artifacts to its plateau and register it")
+    p.add_argument("artifact", choices=["tiny-vim"], help="tiny-vim: the DyVM and R-MeeTo chapters' dense tiny Vim")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
+    p.add_argument("--max-epochs", type=int, help="budget in epochs (default: the recipe's)")
+    p.add_argument("--data-root", default="", help="a folder laid out like 'compendium data list' (default: registry)")
+    p.set_defaults(func=cmd_train)
     return parser
 
 
