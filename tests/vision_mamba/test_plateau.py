@@ -159,3 +159,11 @@ def test_make_artifact_trains_saves_and_registers(cifar_test_split, tmp_path, mo
     assert lines[-1].startswith(f"{pl.ARTIFACT}: ") and "registered as" in lines[-1]
     model, got = pl.load_artifact(registry=tmp_path / "registry.yaml")
     assert got == prov and not model.training
+
+
+def test_a_plateau_stop_waits_for_the_contracts_convergence_rule():
+    rec = lambda accs: [{"epoch": i + 1, "holdout_acc": a} for i, a in enumerate(accs)]  # noqa: E731
+    assert pl._best_is_early(rec([50.0, 52.0, 51.0]))
+    # a gain below min_delta at the last epoch is still the maximum: the contract would say "not converged"
+    assert not pl._best_is_early(rec([50.0, 52.0, 52.1]))
+    assert not pl._best_is_early(rec([50.0]))
