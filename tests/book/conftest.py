@@ -38,7 +38,7 @@ def toc_pages() -> list[str]:
 #: Chapters whose book copy was executed before the verdict contract (no summary box, old outputs): their
 #: paper runs did not fit this session (see tests/core/test_chapters.py PRE_CONTRACT). Strict xfails: a
 #: re-executed chapter left here fails, so the set empties as they land.
-PRE_CONTRACT_PAGES = {"gfs/gfs", "rmeeto/retraining"}
+PRE_CONTRACT_PAGES = {"gfs/gfs"}
 
 
 def marked(pages: list[str]) -> list:
