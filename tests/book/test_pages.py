@@ -11,7 +11,7 @@ import pytest
 
 from compendium import launch, verdict_page, verdicts
 
-from .conftest import HEIGHT, HTML, ROOT, chapter_pages, marked, toc_pages
+from .conftest import HEIGHT, HTML, ROOT, SUMMARY_BELOW_FOLD, chapter_pages, marked, toc_pages
 
 # Read once per page: elements wider than the article outside any box that scrolls or clips them, the
 # summary box's top, outputs, links, images, scripts, maths, and the verdict page's first table.
@@ -58,7 +58,7 @@ def test_no_horizontal_overflow_at_1400px(audit, page):
         f"{page}: wider than the page ({got['page_width']} px in {got['view_width']} px): {got['wide']}"
 
 
-@pytest.mark.parametrize("page", marked(chapter_pages()))
+@pytest.mark.parametrize("page", marked(chapter_pages(), SUMMARY_BELOW_FOLD))
 def test_chapter_opens_with_its_summary_box(audit, page):
     top = audit(page)["summary_top"]
     assert top is not None, f"{page}: no summary box (.cv-summary): re-execute the chapter under the verdict contract"
