@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import APPNP, FAConv, GATConv, SAGEConv, TransformerConv
 
-from .sparse import CSRGraph, csr_graph, segment_softmax, sddmm, spmm
+from .sparse import CSRGraph, csr_graph, dot_attention, gat_attention, spmm
 
 __all__ = [
     "ModelConfig",
@@ -204,13 +204,11 @@ class GATModule(nn.Module):
             return self.ff(self.conv(x, g.edge_index))
         c = self.conv
         heads, ch = c.heads, c.out_channels
-        h = c.lin(x).view(-1, heads, ch)
-        a_src = (h * c.att_src).sum(-1)
-        a_dst = (h * c.att_dst).sum(-1)
-        e = nn.functional.leaky_relu(a_src.index_select(0, g.csr.col) + a_dst.index_select(0, g.csr.row), c.negative_slope)
-        alpha = segment_softmax(g.csr, e)
-        out = spmm(g.csr, alpha, h.reshape(-1, heads * ch)) + c.bias
-        return self.ff(out)
+        h = c.lin(x)
+        hs = h.view(-1, heads, ch)
+        a_src = (hs * c.att_src).sum(-1)
+        a_dst = (hs * c.att_dst).sum(-1)
+        return self.ff(gat_attention(g.csr, h, a_src, a_dst, c.negative_slope) + c.bias)
 
 
 class GTModule(nn.Module):
@@ -228,9 +226,7 @@ class GTModule(nn.Module):
             h = self.conv(x, g.edge_index)
         else:
             c = self.conv
-            q, k, v = c.lin_query(x), c.lin_key(x), c.lin_value(x)
-            scores = sddmm(g.csr, q, k, c.heads) / (c.out_channels ** 0.5)
-            h = spmm(g.csr, segment_softmax(g.csr, scores), v)
+            h = dot_attention(g.csr, c.lin_query(x), c.lin_key(x), c.lin_value(x), c.heads, c.out_channels ** -0.5)
         return self.drop(self.out(h))
 
 
