@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--with-eval", action="store_true", help="add the per-step evaluation forward to each step")
     ap.add_argument("--backends", default="sparse,pyg", help="sparse (the package's CSR path), pyg (PyG message passing)")
     ap.add_argument("--data-root", type=Path, default=None, help="data root (default: compendium.data.fetch)")
+    ap.add_argument("--suffix", default="", help="appended to the output file names (e.g. a subset of models)")
+    ap.add_argument("--note", default="", help="free text stored in the JSON (e.g. 'taken under load')")
     args = ap.parse_args(argv)
 
     import torch
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     import pandas as pd
 
-    stem = f"graph_step_time_{g.name}_h{args.hidden}_{args.device.replace(':', '')}"
+    stem = f"graph_step_time_{g.name}_h{args.hidden}_{args.device.replace(':', '')}{args.suffix}"
     frame = pd.DataFrame(rows)
     # side by side: each variant's package step, PyG step and bound (CPU seconds), and the ratios the issue tracks
     sparse = frame[frame["backend"] == "sparse"].set_index("variant")
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"machine": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
             "copy_bandwidth_bytes_per_sec": bandwidth,
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-            "torch": torch.__version__, "args": {k: str(v) for k, v in vars(args).items()},
+            "note": args.note, "torch": torch.__version__, "args": {k: str(v) for k, v in vars(args).items()},
             "edges_directed_with_loops": int(p.ctx.edge_index.shape[1]), "nodes": g.num_nodes, "rows": rows}
     (args.out / f"{stem}.json").write_text(json.dumps(meta, indent=2))
     print(f"wrote {args.out / stem}.csv/.json")

@@ -202,3 +202,17 @@ def test_statistics_cells_recount_the_loaded_graphs(load):
     assert cells[("minesweeper", "nodes")] == 10000 and cells[("minesweeper", "edges")] == 39402
     assert cells[("minesweeper", "h_edge")] == pytest.approx(0.6828, abs=5e-5)
     assert cells[("roman_empire", "nodes")].kind == "data" and cells[("tolokers", "nodes")].kind == "compute"
+
+
+def test_left_out_models_are_not_run_cells_with_the_reason_and_named_in_the_headline():
+    summary = pd.DataFrame([{"dataset": "tolokers", "variant": "GCN", "test_mean": 83.5}])
+    left_out = {"tolokers": {"models": ["GAT", "GT"], "reason": "over the time budget"}}
+    anchors = gc.anchor_cells(summary, {}, left_out)
+    assert anchors[("GCN", "tolokers")] == 83.5
+    cell = anchors[("GAT", "tolokers")]
+    assert cell.kind == "compute" and cell.reason == "GAT not run on tolokers in this profile: over the time budget"
+    assert gc.anchor_cells(summary, {})[("GAT", "tolokers")].reason == "not in this profile's datasets/models"
+    runs = runs_frame([True] * 10)
+    cell = gc.claim_headline(cases_frame([True] * 17 + [False] * 3), runs, AT_ANCHOR, alpha=0.05, scale="reduced",
+                             scale_reason="hidden 64", left_out=left_out).iloc[0]
+    assert "not run here: GAT on tolokers, GT on tolokers" in cell["reason"]

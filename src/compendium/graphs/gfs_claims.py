@@ -176,8 +176,18 @@ def _absent(dataset: str, not_offline: Mapping[str, dict]) -> NotRun:
 ANCHOR_ROWS = {"ResNet (MLP)": "MLP", "GCN": "GCN", "SAGE": "SAGE", "GAT": "GAT", "GT": "GT"}
 
 
-def anchor_cells(summary: pd.DataFrame, not_offline: Mapping[str, dict]) -> dict:
-    """``{(row, column): value or NotRun}`` for table ``platonov_anchors`` from our plain models."""
+def _left_out(left_out: Mapping[str, dict] | None, dataset: str, model: str) -> NotRun | None:
+    entry = (left_out or {}).get(dataset) or {}
+    if model in entry.get("models", []):
+        return verdicts.not_run(f"{model} not run on {dataset} in this profile: {entry.get('reason', '')}", kind="compute")
+    return None
+
+
+def anchor_cells(summary: pd.DataFrame, not_offline: Mapping[str, dict],
+                 left_out: Mapping[str, dict] | None = None) -> dict:
+    """``{(row, column): value or NotRun}`` for table ``platonov_anchors`` from our plain models; a GNN the
+    profile leaves out on a graph (``left_out``, as :func:`compendium.graphs.experiments.check_left_out`) is
+    not run there, with the profile's reason."""
     out = {}
     for rec in published.load(PAPER).table("platonov_anchors").frame().to_dict("records"):
         key, ours = (rec["row"], rec["column"]), ANCHOR_ROWS.get(rec["row"])
@@ -185,7 +195,8 @@ def anchor_cells(summary: pd.DataFrame, not_offline: Mapping[str, dict]) -> dict
             out[key] = verdicts.not_run("variant of Platonov et al. not in the GFS model set", kind="other")
             continue
         value = _measured(summary, rec["column"], ours)
-        out[key] = value if value is not None else _absent(rec["column"], not_offline)
+        skipped = _left_out(left_out, rec["column"], ours)
+        out[key] = value if value is not None else (skipped or _absent(rec["column"], not_offline))
     return out
 
 
@@ -242,14 +253,15 @@ def headline_cells(cases: pd.DataFrame) -> dict:
 
 
 def claim_headline(cases: pd.DataFrame, runs: pd.DataFrame, summary: pd.DataFrame, *, alpha: float,
-                   scale: str, scale_reason: str = "") -> pd.DataFrame:
+                   scale: str, scale_reason: str = "", left_out: Mapping[str, dict] | None = None) -> pd.DataFrame:
     """"GFS significantly improves most GNN x dataset cases (83.75 % of 80)", on our cases.
 
     A case is significant when its one-sided paired t-test over splits (:func:`experiments.gfs_cases`) is
     below ``alpha``. Our share of significant cases among the testable ones has an exact 95 % interval:
     above it, the paper's share is refuted (not supported); containing it with a lower bound above one
     half, supported; else too few cases to tell (holds = None). Preconditions: converged runs, enough
-    splits in every case, the GCN baseline at Platonov et al.'s anchors.
+    splits in every case, the GCN baseline at Platonov et al.'s anchors. Cases a profile leaves out
+    (``left_out``) are named in the evidence.
     """
     paper_pct = published_share()
     h = headline_share(cases)
@@ -266,6 +278,9 @@ def claim_headline(cases: pd.DataFrame, runs: pd.DataFrame, summary: pd.DataFram
                 f"[{h['low']:.1f}, {h['high']:.1f}] % against the paper's {paper_pct:g} %; "
                 f"{h['improved']}/{h['cases']} cases improved in mean") if h["testable"] else (
                 f"no case has {MIN_SPLITS}+ paired splits; {h['improved']}/{h['cases']} cases improved in mean")
+    skipped = [f"{m} on {d}" for d, entry in (left_out or {}).items() for m in entry.get("models", [])]
+    if skipped:
+        evidence += f"; not run here: {', '.join(skipped)}"
     n_splits = {f"{d}/{m}": int(n) for d, m, n in cases[["dataset", "model", "n_splits"]].itertuples(index=False)}
     pres = [precondition_converged(runs[runs["model"] != "MLP"]), precondition_splits(n_splits),
             precondition_anchors(summary)]
