@@ -30,6 +30,7 @@ __all__ = [
     "selection_table",
     "step_cost",
     "recorded_step_times",
+    "recorded_benchmarks",
     "run_scope",
     "tfi_reading",
     "STABLE_SPEARMAN",
@@ -243,7 +244,9 @@ def step_cost(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
 
 def recorded_step_times(path: str | os.PathLike) -> pd.DataFrame | None:
     """The recorded step-time benchmark (``benchmarks/graph_step_time.py``) as model × plain/+GFS, in CPU
-    milliseconds per step of the package's path; None when the file is absent."""
+    milliseconds per step of the package's path, and, where the run's ``*_side_by_side.csv`` sits beside it, the
+    plain model's ratios of that same run: PyG's step over ours, ours over the memory-traffic bound and over
+    GCN's step. None when the file is absent."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -252,9 +255,25 @@ def recorded_step_times(path: str | os.PathLike) -> pd.DataFrame | None:
         st = st[st["backend"] == "sparse"]
     st["model"] = st["variant"].str.replace("+GFS", "", regex=False)
     st["kind"] = np.where(st["variant"].str.endswith("+GFS"), "+GFS", "plain")
-    view = st.pivot_table(index="model", columns="kind", values="cpu_sec_per_step").mul(1000).round(0)
+    view = st.pivot_table(index="model", columns="kind", values="cpu_sec_per_step", sort=False).mul(1000).round(0)
     view.columns = [f"{c}, ms CPU/step" for c in view.columns]
+    side = path.with_name(path.stem + "_side_by_side.csv")
+    if side.is_file():
+        ratios = pd.read_csv(side).set_index("variant")
+        plain = ratios.loc[ratios.index.isin(view.index)]
+        if "pyg" in plain.columns:
+            view["PyG / ours"] = (plain["pyg"] / plain["package"]).round(2)
+        view["ours / bound"] = plain["package / bound"].round(1)
+        view["ours / GCN"] = plain["package / GCN"].round(2)
     return view
+
+
+def recorded_benchmarks(folder: str | os.PathLike, pattern: str = "graph_step_time_*_cpu*.csv") -> pd.DataFrame | None:
+    """Every recorded step-time run in ``folder`` (:func:`recorded_step_times`), one block per run file (index
+    ``run``, ``model``); ratios are only comparable within a run. None when there is none."""
+    files = sorted(f for f in Path(folder).glob(pattern) if not f.stem.endswith("_side_by_side"))
+    frames = {f.stem.removeprefix("graph_step_time_"): recorded_step_times(f) for f in files}
+    return pd.concat(frames, names=["run", "model"]) if frames else None
 
 
 # --------------------------------------------------------------------------- selection and ratio
