@@ -163,3 +163,28 @@ def test_fused_attention_equals_the_per_edge_autograd_path(graph, dtype, amplitu
     d = dict(dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b, c: gat_attention(loops, a, b, c), (torch.randn(4, 6, **d), torch.randn(4, 2, **d), torch.randn(4, 2, **d)))
     assert torch.autograd.gradcheck(lambda a, b, c: dot_attention(loops, a, b, c, 2, 0.5), (torch.randn(4, 6, **d), torch.randn(4, 6, **d), torch.randn(4, 6, **d)))
+
+
+def test_dropout_mask_keeps_the_stated_share_and_stays_unbiased():
+    from compendium.graphs.models import Dropout, keep_mask
+
+    torch.manual_seed(0)
+    keep, scale = keep_mask((1000, 1000), 0.2)
+    exact = 1 - round(0.2 * 2 ** 16) / 2 ** 16  # 0.80000305
+    assert keep.dtype == torch.bool and keep.shape == (1000, 1000) and scale == pytest.approx(1 / exact, rel=1e-12)
+    assert abs(keep.float().mean().item() - exact) < 4 * (exact * (1 - exact) / 1e6) ** 0.5  # 4 binomial sd
+    assert abs(exact - 0.8) < 2 ** -17
+    odd, _ = keep_mask((7, 3), 0.5)  # a size that is not a multiple of four
+    assert odd.shape == (7, 3)
+    none, s0 = keep_mask((5,), 1.0)
+    assert not none.any() and s0 == 0.0
+    drop = Dropout(0.2)
+    x = torch.ones(200_000)
+    y = drop(x)
+    values = torch.unique(y).tolist()
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(scale) and abs(y.mean().item() - 1) < 0.01
+    torch.manual_seed(1)
+    a = drop(x)
+    torch.manual_seed(1)
+    assert torch.equal(a, drop(x))  # reproducible from the torch seed
+    assert torch.equal(drop.eval()(x), x) and torch.equal(Dropout(0.0)(x), x)
