@@ -12,7 +12,7 @@
 Usage::
 
     python -m compendium.launch write                 # environment.yml and postBuild from pyproject.toml
-    python -m compendium.launch notebooks [--ref R]   # the Colab cell of every source notebook
+    python -m compendium.launch notebooks [--ref R] [PATH ...]   # the Colab cell of every (or each named) notebook
     python -m compendium.launch weight-packages       # one requirement a line (scripts/setup.sh reads it)
     python -m compendium.launch check                 # exit 1 if any generated file is out of date
 
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compendium.launch", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["write", "notebooks", "weight-packages", "check"])
     parser.add_argument("--ref", help="release tag or full commit the Colab cell installs (default: v<version>)")
-    args = parser.parse_args(argv)
+    parser.add_argument("paths", nargs="*", help="notebooks: only these source notebooks (default: all)")
+    args = parser.parse_intermixed_args(argv)
     root = repo_root()
     if args.action == "weight-packages":
         print("\n".join(weight_packages(root)))
@@ -188,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.action == "notebooks":
         source = colab_source(args.ref, root)
-        changed = [p for p in source_notebooks(root) if update_notebook(p, source)]
-        print(f"{len(changed)} notebooks given the Colab cell: " + ", ".join(str(p.relative_to(root)) for p in changed))
+        chosen = [Path(p).resolve() for p in args.paths] or source_notebooks(root)
+        changed = [p for p in chosen if update_notebook(p, source)]
+        print(f"{len(changed)} notebooks given the Colab cell: "
+              + ", ".join(str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in changed))
         return 0
     stale = out_of_date(root)
     for name in stale:

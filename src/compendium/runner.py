@@ -464,6 +464,9 @@ def run_notebook(job: Job, *, force: bool = False, progress: bool = False, log_o
             pm.execute_notebook(
                 str(job.source), str(tmp_output), parameters=job.parameters, cwd=str(job.source.parent),
                 progress_bar=progress, log_output=log_output, kernel_name=kernel_name,
+                # The kernel's own log (a TCP warning on every start, zmq tracebacks when Ctrl-C shuts it
+                # down) is not the user's business; a failing cell still reaches them as ename / evalue.
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             )
             status = "ok"
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell's ename / evalue

@@ -74,3 +74,36 @@ def test_update_notebook_replaces_or_inserts_the_cell(tmp_path):
         assert [c.source for c in got.cells][1] == source and len(got.cells) == 3
         assert got.cells[1].metadata["tags"] == ["remove-cell"]
         assert not launch.update_notebook(path, source)  # a second run changes nothing
+
+
+@pytest.mark.parametrize("path", launch.source_notebooks(ROOT), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_the_pinned_commit_holds_the_code_the_notebook_runs(path):
+    """A Colab reader installs the package at the pinned commit: every package file the notebook uses (its
+    import closure, published data included) must be the same there as in this checkout."""
+    import subprocess
+
+    from compendium import runner
+
+    nb = nbformat.read(str(path), as_version=4)
+    cells = [c for c in nb.cells if launch.is_colab_cell(c)]
+    ref = launch.pinned_ref(cells[0].source) if cells else None
+    if not ref or launch.GENERATED not in cells[0].source:
+        pytest.skip("no generated Colab cell yet")
+    if subprocess.run(["git", "cat-file", "-e", f"{ref}^{{commit}}"], cwd=ROOT, capture_output=True).returncode:
+        pytest.skip(f"commit {ref[:10]} is not in this clone")
+    files = [str(p.relative_to(ROOT)) for p in runner._package_files_used(path)]
+    changed = subprocess.run(["git", "diff", "--name-only", ref, "--", *files], cwd=ROOT, capture_output=True,
+                             text=True).stdout.split()
+    assert not changed, f"{path.name} pins {ref[:10]}, but these files it uses changed since: {changed}"
+
+
+def test_notebooks_action_updates_only_the_named_notebooks(tmp_path, capsys):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell(
+        'import sys\nif "google.colab" in sys.modules:\n    %pip install x', metadata={"tags": ["remove-cell"]})])
+    path = tmp_path / "t.ipynb"
+    nbformat.write(nb, str(path))
+    commit = "0" * 40
+    assert launch.main(["notebooks", "--ref", commit, str(path)]) == 0
+    assert "1 notebooks" in capsys.readouterr().out
+    cell = [c for c in nbformat.read(str(path), as_version=4).cells if launch.is_colab_cell(c)][0]
+    assert launch.pinned_ref(cell.source) == commit

@@ -290,3 +290,209 @@ def test_claim_limits_forgetting_every_branch():
     assert unlearned.verdict == "inconclusive" and "general task learned" in unlearned.reason
     no_emotion = verdict([60.0 + i % 2 for i in range(seeds)], [66.0 + i % 3 for i in range(seeds)], emotion=30.0)
     assert no_emotion.verdict == "inconclusive" and "emotion task learned" in no_emotion.reason
+
+
+# ---------------------------------------------------------------------------------------------------- chapter steps
+# compendium.emotion.emotion_qwen_chapter: the notebook's tables, texts and figure, on small hand-made inputs.
+def test_chapter_parameter_counts():
+    from compendium.emotion import emotion_qwen_chapter as ch
+
+    counts, text = ch.parameter_counts()
+    p = counts.set_index("part").parameters
+    experts = p["general compressor (= Qwen2.5-VL merger)"]
+    assert experts == p["emotion compressor"]  # the emotion expert is a copy of the merger
+    added = p["vision side with the Hybrid Compressor"] - p["vision side of Qwen2.5-VL-7B (one merger)"]
+    assert added == experts + p["gate (MHSA + 2 x [Linear, ReLU, LayerNorm] + Linear)"]
+    assert text.startswith(f"the Hybrid Compressor adds {added:,} parameters") and "HybridCompressor" in text
+    assert (counts.millions == (counts.parameters / 1e6).round(2)).all()
+
+
+def test_chapter_probe_check_small_grid():
+    from compendium import published
+    from compendium.emotion import emotion_qwen_chapter as ch
+
+    table = published.load("emotion_qwen").table("probe")
+    cmp, line = ch.probe_check(table, [1, 4, 4], 1, hidden_size=32, intermediate_size=48, num_heads=4,
+                               out_hidden_size=24)
+    # 16 patches of width 32, merged 4 to 1 -> 4 tokens of width 24
+    assert line.startswith("grid [1, 4, 4]: vision tokens (16, 32) -> compressed (4, 24)")
+    got = cmp.set_index(["row", "column"])
+    assert got.loc[("vision encoder output", "width"), "reproduced"] == 32
+    assert got.loc[("each compressor's output", "width"), "reproduced"] == 24
+    tokens = got.loc[("vision encoder output", "tokens")]  # token counts only on the probe's own grid
+    assert "1x4x4 grid" in tokens.reason and tokens.verdict not in ("exact", "close")
+
+
+def test_chapter_weight_loading_both_paths(tmp_path):
+    from safetensors.torch import save_file
+
+    from compendium.emotion import emotion_qwen_chapter as ch
+
+    report, line = ch.weight_loading("")  # no checkpoint: a small random Qwen2.5-VL with the real key layout
+    assert report.missing and all(k.startswith("merger.gate.") for k in report.missing)
+    assert line.endswith("unexpected 0; shape mismatches 0") and "still missing" in line and "['gate']" in line
+    torch.manual_seed(0)
+    source = eq.build_hybrid_vision_model(tiny_config())
+    sd = {}
+    for k, v in source.state_dict().items():
+        if k.startswith("merger.general."):
+            sd["model.visual.merger." + k[len("merger.general."):]] = v.contiguous()
+        elif not k.startswith("merger."):
+            sd["model.visual." + k] = v.contiguous()
+    save_file(sd, str(tmp_path / "model-00001.safetensors"))
+    report, line = ch.weight_loading(tmp_path, tiny_config())
+    merger = sum(k.startswith("model.visual.merger.") for k in sd)  # these also initialise the emotion expert
+    assert line.startswith(f"checkpoint keys {len(sd)}; loaded {len(sd) + merger};") and not report.unexpected
+
+
+def _timed_results(single, hybrid, replay=0.25, stage1=70.0, emotion=55.0):
+    """Hand-made rows with times (stage 1: 60 s, each stage-2 variant 30 s: 2 min per seed) and gate weights."""
+    import pandas as pd
+
+    rows = []
+    for seed, (s, h) in enumerate(zip(single, hybrid)):
+        rows += [{"variant": "stage 1", "replay": replay, "seed": seed, "general acc": stage1, "emotion acc": 0.0,
+                  "seconds": 60.0},
+                 {"variant": "single", "replay": replay, "seed": seed, "general acc": s, "emotion acc": emotion,
+                  "seconds": 30.0},
+                 {"variant": "hybrid", "replay": replay, "seed": seed, "general acc": h, "emotion acc": emotion,
+                  "seconds": 30.0, "gate: emotion weight on general inputs": 0.25,
+                  "gate: emotion weight on emotion inputs": 0.75}]
+    return pd.DataFrame(rows)
+
+
+def test_chapter_task_summary_and_run_seeds():
+    from compendium.emotion import emotion_qwen_chapter as ch
+
+    gen = _random_task("g", 16, 16, tuple("abcd"), 0, 0, 0)
+    emo = _random_task("e", 16, 8, tuple("xyz"), 4, 1, 1)
+    emo.y = torch.tensor([4] * 10 + [5] * 4 + [6] * 2)  # majority class: 10 of 16
+    majority, text = ch.task_summary(gen, gen, emo, emo, 12.4)
+    assert majority == 10 / 16
+    assert text == ("frozen features in 12 s: general (16, 16, 384) / 16 test; emotion (16, 8, 384) / 16 test\n"
+                    "emotion test majority class share (a trivial baseline): 62.5%; chance for CIFAR-10: 10%")
+    res = ch.run_seeds(gen, gen, emo, emo, [0, 1], [0.0], stage1_epochs=1, stage2_epochs=1, tune_llm=True,
+                       d_llm=16, llm_layers=1, llm_heads=2, gate_heads=2, batch_size=8)
+    assert list(res.seed) == [0] * 4 + [1] * 4 and set(ch.RESULT_COLUMNS) <= set(res.columns)
+
+
+def test_chapter_forgetting_tables_and_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from compendium.emotion import emotion_qwen_chapter as ch
+
+    res = _timed_results([60.0, 62.0], [66.0, 68.0])
+    summary = ch.forgetting_summary(res)
+    # general drop from the stage-1 mean 70: single mean 61 -> 9, hybrid mean 67 -> 3
+    assert summary.loc[(0.25, "single"), ("general acc", "drop")] == 9.0
+    assert summary.loc[(0.25, "hybrid"), ("general acc", "drop")] == 3.0
+    assert summary.loc[(0.25, "hybrid"), ("general acc", "std")] == pytest.approx(2 ** 0.5)
+    fig = ch.forgetting_figure(res, [0.25], 0.375)
+    ax = fig.axes[0]
+    assert ax.get_title() == "after emotion fine-tuning, replay 0.25" and len(ax.collections) == 3
+    assert ax.lines[0].get_ydata()[0] == 37.5  # the majority share, in %
+    claims, gate = ch.forgetting_claims(res, [0.25], 0.375, 300, 400)
+    assert len(claims) == 1 and "(300 + 400 training items)" in claims.iloc[0].scale_reason
+    assert gate.loc[0.25].tolist() == [0.25, 0.75]
+
+
+def test_chapter_power_report_texts():
+    from compendium.emotion import emotion_qwen_chapter as ch
+
+    one = ch.power_report(_timed_results([60.0], [70.0]), 1)
+    assert one["per_seed_minutes"] == "2.0" and one["experiment_minutes"] == "2"
+    assert "deviation of nothing yet (one seed)" in one["markdown"]
+    assert "from an estimate of the spread, which needs at least two seeds. This run used 1 seed at" in one["markdown"]
+    assert one["markdown"].endswith("(2 min for the experiment).")
+    # differences 4.6, 2.5, 3.2: sd 1.07 -> 4 seeds (tests above); 3 run: too few, 4 x 2 min = 8 min
+    few = ch.power_report(_timed_results([66.5, 69.4, 69.8], [71.1, 71.9, 73.0]), 3)
+    assert "deviation of 1.1 points at replay 0.25" in few["markdown"]
+    assert "from 4 seeds at replay 0.25." in few["markdown"]
+    assert ("This run used 3 seeds at 2.0 min per seed on this machine (6 min for the experiment); 4 seeds would "
+            "take about 8 min. Where the seeds run") in few["markdown"]
+    assert few["markdown"].endswith("names that precondition.")
+    enough = ch.power_report(_timed_results([66.5, 69.4, 69.8], [71.1, 71.9, 73.0]), 4)
+    assert enough["markdown"].endswith("(8 min for the experiment).")
+    assert enough["table"].iloc[0, -1] == 4
+
+
+def test_chapter_scoring_examples():
+    from compendium.emotion import emotion_qwen_chapter as ch
+
+    ex = ch.scoring_examples().set_index("reply")
+    # "unhappy" contains "happy" (faithful DFEW right); no whole class word (corrected: none); MER2024: happy / none
+    assert ex.loc["I feel unhappy.", ["DFEW as written", "DFEW corrected", "MER2024 as written",
+                                      "MER2024 corrected"]].tolist() == ["happy", "none", "happy", "none"]
+    # a list: faithful DFEW finds the label; corrected takes the first word; MER2024 faithful the alphabetically last
+    assert ex.loc["happy, sad, angry", ["DFEW as written", "DFEW corrected", "MER2024 as written"]].tolist() == \
+        ["sad", "happy", "sad"]
+    assert ex.loc["Hard to tell.", ["MER2024 as written", "MER2024 corrected"]].tolist() == ["worried", "none"]
+    # recalls happy 1, sad 1, neutral 0: 2/4 with the 8th class "none", 2/3 over the true classes
+    assert ch.toy_uar_line() == "UAR as written 0.500, corrected 0.667"
+
+
+def test_chapter_scores_on_answers():
+    from compendium.emotion import emotion_qwen_chapter as ch
+
+    dfew_labels = {"a": "happy", "b": "sad", "c": "angry"}
+    # a: contains "happy" but starts with "sad"; b: right both ways; c: no class word; "z" has no label (dropped)
+    dfew_answers = [(1, {"a": "sad or happy", "b": "I feel sad", "c": "hard to tell", "z": "happy"}),
+                    (2, {"a": "happy", "b": "sad", "c": "angry"})]
+    dfew = ch.dfew_on_answers(dfew_answers, dfew_labels)
+    assert len(dfew) == 8 and set(dfew.n) == {3}
+    first = dfew[dfew.checkpoint == 1].set_index(["matching", "UAR rule"])
+    assert first.loc[("faithful", "corrected"), "WAR"] == pytest.approx(200 / 3)  # a, b right
+    assert first.loc[("corrected", "corrected"), "WAR"] == pytest.approx(100 / 3)  # b right
+    assert first.loc[("faithful", "faithful"), "UAR"] == pytest.approx(50.0)  # (1 + 1 + 0 + 0 for "none") / 4
+    view = ch.dfew_view(dfew)
+    assert view.loc[("faithful", "corrected"), ("WAR", "max")] == 100.0  # checkpoint 2 is right on all three
+    mer_labels = {"a": "worried", "b": "happy", "c": "sad"}
+    # a: no class word -> "worried" as written (right by default), "none" corrected; c: "sad" is the last word found
+    mer_answers = [(1, {"a": "no idea", "b": "happy", "c": "sad and angry"})]
+    mer = ch.mer2024_on_answers(mer_answers, mer_labels).set_index("rules")
+    assert mer.loc["faithful", "accuracy"] == 100.0 and mer.loc["faithful", "'worried' by default"] == 1
+    assert mer.loc["corrected", "accuracy"] == pytest.approx(200 / 3) and mer.loc["corrected", "no class word"] == 1
+    assert ch.mer2024_view(mer.reset_index()).loc["faithful", "accuracy"] == 100.0
+    moves = ch.rule_moves(dfew, mer.reset_index()).set_index(["rule", "metric"])["moves the score by"]
+    # WAR means over the two checkpoints: faithful matching (200/3 + 100) / 2, corrected (100/3 + 100) / 2
+    assert moves[("DFEW: 'contains the word' vs first whole word", "WAR")] == round(100 / 6, 2)
+    assert moves[("MER2024: default 'worried' + alphabetically last", "accuracy")] == round(100 / 3, 2)
+
+
+def test_chapter_label_sets_and_strategies(shared_data):
+    from compendium import published
+    from compendium.emotion import emotion_qwen_chapter as ch
+
+    small = ch.strategy_table({"DFEW set_1": ["happy", "sad"]}, {"MER2024 semi": ["worried", "happy"]})
+    assert len(small) == 8 and small["as written: UAR"].isna().sum() == 4
+    lines = ch.strategy_lines(small).splitlines()
+    # listing all seven words: faithful right on both; corrected takes "happy" (first listed) -> 1 of 2
+    assert lines[0] == "DFEW set_1, listing all seven words: WAR 100.00 / UAR 100.00 as written; 50.00 corrected"
+    # no class word: "worried" by default -> 1 of 2 as written; nothing corrected
+    assert lines[1] == ("MER2024-SEMI, no class word in any reply: accuracy 50.00 (= 159/1169 worried) as written; "
+                        "0.00 corrected")
+    dfew_sets, mer_sets = ch.read_label_sets(shared_data / "emotion/emotion-qwen/eval_data")
+    assert list(dfew_sets) == [f"DFEW set_{k}" for k in range(1, 6)] and list(mer_sets) == ["MER2024 semi",
+                                                                                            "MER2024 noise"]
+    cmp = ch.eval_data_check(published.load("emotion_qwen").table("eval_data"), dfew_sets, mer_sets)
+    assert (cmp.verdict == "exact").all()
+
+
+def test_chapter_loads_affectgpt_answers(shared_data):
+    from compendium.emotion import emotion_qwen_chapter as ch
+
+    answers, meld, mer23 = ch.load_affectgpt_answers(shared_data / "emotion/affectgpt/output",
+                                                     shared_data / "emotion/mertools/MERBench/dataset")
+    assert set(answers) == {"MELD", "MER2023"} and all(answers[d] for d in answers)
+    assert {"angry", "happy", "sad"} <= set(meld.values()) and not {"anger", "joy", "sadness"} & set(meld.values())
+    epoch, replies = answers["MELD"][0]
+    assert isinstance(epoch, int) and set(replies) & set(meld) and mer23
+
+
+def test_chapter_summary_inputs():
+    from compendium.emotion import emotion_qwen_chapter as ch
+
+    one = ch.summary_inputs([0], [0.0])
+    assert "GoEmotions, 1 seed, replay 0);" in one["ran_here"] and one["paper_claim"] and one["not_reproduced"]
+    assert "9 seeds, replay 0, 0.25);" in ch.summary_inputs(list(range(9)), [0.0, 0.25])["ran_here"]

@@ -5,20 +5,26 @@ typed after seeing the gap: each *case* (a method, a judge, a pair of judges) is
 measured quantity with a threshold, with a 95 % interval (a t-interval over seeds, or a bootstrap
 interval over items). A case is *decided* when its interval lies wholly on one side of the threshold.
 :func:`every` and :func:`share_at_least` combine cases into the claim's outcome and say whether the
-intervals decide it; the claim functions turn "not decided" into an unmet precondition, so the verdict
-reads *inconclusive* and names it.
+intervals decide it; the claim functions turn "not decided" into an unmet precondition
+(:func:`decided`), so the verdict reads *inconclusive* and names it, and record the claim on the
+substitute (:func:`substitute_claim`).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from scipy import stats as _stats
 
-__all__ = ["LEVEL", "Interval", "t_interval", "bootstrap_interval", "Case", "above", "every", "share_at_least"]
+from compendium import verdicts
+from compendium.verdicts import Precondition
+
+__all__ = ["LEVEL", "Interval", "t_interval", "bootstrap_interval", "Case", "above", "every", "share_at_least",
+           "decided", "substitute_claim", "save_results"]
 
 #: The confidence level of every interval (issue 13: "the difference's 95 % interval excludes 0").
 LEVEL = 0.95
@@ -103,3 +109,28 @@ def share_at_least(cases: Sequence[Case], share: float) -> tuple[bool, bool]:
     if n - sure_false < share * n:
         return False, True
     return holds, False
+
+
+def decided(cases: Sequence[Case], decided: bool, what: str, *, intervals: str) -> Precondition:
+    """The precondition "the ``intervals`` decide ``what``", its measured value the cases' texts
+    (``intervals``: e.g. "95 % intervals over seeds", "95 % bootstrap intervals")."""
+    return Precondition(f"the {intervals} decide {what}",
+                        "every interval on one side of its threshold, or one decided counter-example",
+                        "; ".join(c.text for c in cases), decided)
+
+
+def substitute_claim(paper: str, substitute: str, rule_prefix: str, text: str, holds, evidence: str,
+                     preconditions, rule: str, source: str):
+    """A claim of ``paper`` tested on its ``substitute`` (scale "substitute"), decided by the function
+    ``rule_prefix + rule``."""
+    return verdicts.claim(paper, text, holds, evidence, scale="substitute", scale_reason=substitute,
+                          preconditions=preconditions, rule=rule_prefix + rule, source=source)
+
+
+def save_results(results, t_start: float, *, paper: str, notebook: str, log=print) -> float:
+    """Write a chapter's results (``verdicts.save``) and say where; returns the minutes since ``t_start``
+    (a ``time.perf_counter`` value)."""
+    path = verdicts.save(results, paper, notebook)
+    minutes = (time.perf_counter() - t_start) / 60
+    log(f"results written: {path.name}; notebook time {minutes:.1f} min")
+    return minutes

@@ -6,5 +6,6 @@ Modules: :mod:`.adjacency` (sparse operators), :mod:`.construct` (kNN / cosine g
 :mod:`.mi` (kNN MI estimator), :mod:`.csbm` (CSBM-H generator), :mod:`.fusion` (backbones and
 fusion), :mod:`.train` (training protocol, data preparation), :mod:`.bases` (GSL bases, GRACE),
 :mod:`.experiments` (studies, the tuned baseline, comparisons), :mod:`.claims` (the claim rules and
-their preconditions under the verdict contract).
+their preconditions under the verdict contract), :mod:`.chapter` (the chapter's tables, figures, generated
+text and verdict assembly, called by the notebook).
 """

@@ -16,6 +16,7 @@ are paired).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -77,15 +78,9 @@ def _interval(point: float, draws) -> S.Interval:
     return S.bootstrap_interval(point, draws)
 
 
-def _decided(cases: Sequence[S.Case], decided: bool, what: str) -> Precondition:
-    return Precondition(f"the 95 % bootstrap intervals decide {what}",
-                        "every interval on one side of its threshold, or one decided counter-example",
-                        "; ".join(c.text for c in cases), decided)
-
-
-def _claim(text, holds, evidence, preconditions, rule, source):
-    return verdicts.claim(PAPER, text, holds, evidence, scale="substitute", scale_reason=SUBSTITUTE,
-                          preconditions=preconditions, rule=RULE + rule, source=source)
+#: The shared rules (``mllm_bench.stats``), bound to this paper.
+_decided = partial(S.decided, intervals="95 % bootstrap intervals")
+_claim = partial(S.substitute_claim, PAPER, SUBSTITUTE, RULE)
 
 
 def claim_scale(ours: pd.DataFrame, draws: Mapping[str, pd.DataFrame], scales: Sequence[str],

@@ -20,11 +20,11 @@ per (seed, setting, method, step) with every column; Finetune and Goal rows have
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Sequence
 
 import pandas as pd
 
-from compendium import verdicts
 from compendium.verdicts import Precondition
 
 from .. import stats as S
@@ -110,15 +110,9 @@ def _below_ceiling(name: str, values: dict[str, float], column: str, n_eval: int
                         bool(all(float(v) < top for v in values.values())))
 
 
-def _decided(cases: Sequence[S.Case], decided: bool, what: str) -> Precondition:
-    return Precondition(f"the 95 % intervals over seeds decide {what}",
-                        "every interval on one side of its threshold, or one decided counter-example",
-                        "; ".join(c.text for c in cases), decided)
-
-
-def _claim(text, holds, evidence, preconditions, rule, source):
-    return verdicts.claim(PAPER, text, holds, evidence, scale="substitute", scale_reason=SUBSTITUTE,
-                          preconditions=preconditions, rule=RULE + rule, source=source)
+#: The shared rules (``mllm_bench.stats``), bound to this paper.
+_decided = partial(S.decided, intervals="95 % intervals over seeds")
+_claim = partial(S.substitute_claim, PAPER, SUBSTITUTE, RULE)
 
 
 def _v1(frame: pd.DataFrame, methods: Sequence[str]) -> list[str]:
