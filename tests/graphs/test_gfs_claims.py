@@ -41,12 +41,6 @@ def test_share_interval_is_clopper_pearson():
     assert all(np.isnan(gc.share_interval(0, 0)))
 
 
-def test_paired_interval():
-    mean, lo, hi = gc.paired_interval([1.0, 2.0, 3.0])
-    assert mean == 2.0 and lo == pytest.approx(2 - 4.302653 / np.sqrt(3), abs=1e-5) and hi > 4
-    assert np.isnan(gc.paired_interval([1.0])[1])
-
-
 def test_recipe_scale():
     assert gc.recipe_scale([PAPER_RECIPE], 10) == ("paper", "")
     scale, why = gc.recipe_scale([TrainConfig(hidden=64, lr=1e-3, steps=600, patience=25)], 3)
@@ -55,20 +49,6 @@ def test_recipe_scale():
                  "at most 3 splits per graph (paper 10)"):
         assert part in why
     assert gc.recipe_scale([PAPER_RECIPE], 5)[0] == "reduced"
-
-
-def test_precondition_converged():
-    assert gc.precondition_converged(runs_frame([True] * 10)).met
-    pre = gc.precondition_converged(runs_frame([False] + [True] * 9))  # 10 % is not < 10 %
-    assert not pre.met and "1/10" in pre.measured and "minesweeper 1" in pre.measured
-    assert not gc.precondition_converged(runs_frame([])).met
-
-
-def test_precondition_splits():
-    assert gc.precondition_splits({"a": 3, "b": 5}).met
-    pre = gc.precondition_splits({"a": 3, "tolokers/GCN": 1})
-    assert not pre.met and "tolokers/GCN (1)" in pre.measured
-    assert not gc.precondition_splits({}).met
 
 
 def test_precondition_anchors():
