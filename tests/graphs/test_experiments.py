@@ -68,6 +68,12 @@ def test_recorded_step_times(tmp_path):
                   "cpu_sec_per_step": [0.07, 0.09, 0.5]}).to_csv(path, index=False)
     view = gexp.recorded_step_times(path)
     assert view.loc["GCN", "plain, ms CPU/step"] == 70 and view.loc["GCN", "+GFS, ms CPU/step"] == 90
+    assert "ours / GCN" not in view.columns
+    pd.DataFrame({"variant": ["GCN", "GCN+GFS"], "package": [0.07, 0.09], "pyg": [0.14, 0.2],
+                  "package / bound": [3.04, 3.9], "package / GCN": [1.0, 1.29]}).to_csv(tmp_path / "st_side_by_side.csv", index=False)
+    view = gexp.recorded_step_times(path)
+    assert view.loc["GCN", "PyG / ours"] == 2.0 and view.loc["GCN", "ours / bound"] == 3.0
+    assert view.loc["GCN", "ours / GCN"] == 1.0
 
 
 def test_main_table_runs_every_variant(load):
@@ -101,3 +107,49 @@ def test_run_scope_names_what_ran():
                           per_dataset(TrainConfig(steps=100), {"tolokers": {"steps": 600, "patience": 25}}))
     assert text == ("**This run.** 2 GNNs (GCN and GAT), each plain and with GFS, and the MLP, on 2 graphs: "
                     "texas_4_classes (3 splits, 100 steps) and tolokers (1 split, at most 600 steps).")
+
+
+def test_left_out_is_checked_and_read():
+    ok = {"tolokers": {"models": ["GAT", "GT"], "reason": "budget"}}
+    gexp.check_left_out(ok, ["tolokers", "cora"], ["GCN", "GAT", "GT"])
+    gexp.check_left_out(None)
+    for bad in ({"pubmed": {"models": ["GAT"], "reason": "x"}}, {"tolokers": {"models": ["GIN"], "reason": "x"}},
+                {"tolokers": {"models": [], "reason": "x"}}, {"tolokers": {"models": ["GAT"], "reason": " "}}):
+        with pytest.raises(ValueError):
+            gexp.check_left_out(bad, ["tolokers", "cora"], ["GCN", "GAT", "GT"])
+    assert gexp.left_out_models(ok, "tolokers") == (["GAT", "GT"], "budget")
+    assert gexp.left_out_models(ok, "cora") == ([], "") and gexp.left_out_models(None, "cora") == ([], "")
+
+
+def test_main_table_leaves_out_what_the_profile_says(load):
+    g = load("texas_4_classes")
+    from compendium.graphs.harness import TrainConfig
+
+    runs = gexp.main_table([g], TrainConfig(hidden=8, lr=1e-2, steps=2), models=["GCN", "SGC"], splits={"texas_4_classes": [0]},
+                           scores=gexp.tfi_scores("official"), progress=False,
+                           left_out={"texas_4_classes": {"models": ["SGC"], "reason": "budget"}})
+    assert list(runs["variant"]) == ["GCN", "GCN+GFS", "MLP"]
+    wide = gexp.main_table_wide(hand_runs())
+    assert wide.loc["e", "MLP"] == "not run"  # no MLP run on 'e'
+
+
+def test_run_scope_names_what_was_left_out():
+    from types import SimpleNamespace
+
+    from compendium.graphs.harness import TrainConfig, per_dataset
+
+    graphs = [SimpleNamespace(name="cora"), SimpleNamespace(name="tolokers")]
+    text = gexp.run_scope(graphs, ["GCN", "GAT", "GT"], lambda g: [0, 1, 2], per_dataset(TrainConfig(steps=100)),
+                          left_out={"tolokers": {"models": ["GAT", "GT"], "reason": "over the time budget"}})
+    assert text.endswith(" Not run on tolokers: GAT and GT (over the time budget).")
+
+
+def test_recorded_benchmarks_one_block_per_run(tmp_path):
+    assert gexp.recorded_benchmarks(tmp_path) is None
+    for name, ms in (("tolokers_h64_cpu", 0.07), ("tolokers_h64_cpu_gcn_gat_gt", 0.08)):
+        pd.DataFrame({"variant": ["GCN"], "cpu_sec_per_step": [ms]}).to_csv(tmp_path / f"graph_step_time_{name}.csv", index=False)
+        pd.DataFrame({"variant": ["GCN"], "package": [ms], "package / bound": [2.0], "package / GCN": [1.0]}).to_csv(
+            tmp_path / f"graph_step_time_{name}_side_by_side.csv", index=False)
+    view = gexp.recorded_benchmarks(tmp_path)
+    assert list(view.index) == [("tolokers_h64_cpu", "GCN"), ("tolokers_h64_cpu_gcn_gat_gt", "GCN")]
+    assert view.loc[("tolokers_h64_cpu_gcn_gat_gt", "GCN"), "plain, ms CPU/step"] == 80

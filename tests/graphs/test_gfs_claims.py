@@ -41,12 +41,6 @@ def test_share_interval_is_clopper_pearson():
     assert all(np.isnan(gc.share_interval(0, 0)))
 
 
-def test_paired_interval():
-    mean, lo, hi = gc.paired_interval([1.0, 2.0, 3.0])
-    assert mean == 2.0 and lo == pytest.approx(2 - 4.302653 / np.sqrt(3), abs=1e-5) and hi > 4
-    assert np.isnan(gc.paired_interval([1.0])[1])
-
-
 def test_recipe_scale():
     assert gc.recipe_scale([PAPER_RECIPE], 10) == ("paper", "")
     scale, why = gc.recipe_scale([TrainConfig(hidden=64, lr=1e-3, steps=600, patience=25)], 3)
@@ -55,20 +49,6 @@ def test_recipe_scale():
                  "at most 3 splits per graph (paper 10)"):
         assert part in why
     assert gc.recipe_scale([PAPER_RECIPE], 5)[0] == "reduced"
-
-
-def test_precondition_converged():
-    assert gc.precondition_converged(runs_frame([True] * 10)).met
-    pre = gc.precondition_converged(runs_frame([False] + [True] * 9))  # 10 % is not < 10 %
-    assert not pre.met and "1/10" in pre.measured and "minesweeper 1" in pre.measured
-    assert not gc.precondition_converged(runs_frame([])).met
-
-
-def test_precondition_splits():
-    assert gc.precondition_splits({"a": 3, "b": 5}).met
-    pre = gc.precondition_splits({"a": 3, "tolokers/GCN": 1})
-    assert not pre.met and "tolokers/GCN (1)" in pre.measured
-    assert not gc.precondition_splits({}).met
 
 
 def test_precondition_anchors():
@@ -202,3 +182,17 @@ def test_statistics_cells_recount_the_loaded_graphs(load):
     assert cells[("minesweeper", "nodes")] == 10000 and cells[("minesweeper", "edges")] == 39402
     assert cells[("minesweeper", "h_edge")] == pytest.approx(0.6828, abs=5e-5)
     assert cells[("roman_empire", "nodes")].kind == "data" and cells[("tolokers", "nodes")].kind == "compute"
+
+
+def test_left_out_models_are_not_run_cells_with_the_reason_and_named_in_the_headline():
+    summary = pd.DataFrame([{"dataset": "tolokers", "variant": "GCN", "test_mean": 83.5}])
+    left_out = {"tolokers": {"models": ["GAT", "GT"], "reason": "over the time budget"}}
+    anchors = gc.anchor_cells(summary, {}, left_out)
+    assert anchors[("GCN", "tolokers")] == 83.5
+    cell = anchors[("GAT", "tolokers")]
+    assert cell.kind == "compute" and cell.reason == "GAT not run on tolokers in this profile: over the time budget"
+    assert gc.anchor_cells(summary, {})[("GAT", "tolokers")].reason == "not in this profile's datasets/models"
+    runs = runs_frame([True] * 10)
+    cell = gc.claim_headline(cases_frame([True] * 17 + [False] * 3), runs, AT_ANCHOR, alpha=0.05, scale="reduced",
+                             scale_reason="hidden 64", left_out=left_out).iloc[0]
+    assert "not run here: GAT on tolokers, GT on tolokers" in cell["reason"]

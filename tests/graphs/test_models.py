@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from compendium.graphs.models import GNN_NAMES, Branch, ModelConfig, make_context, propagate
-from compendium.graphs.sparse import csr_graph, sddmm, spmm
+from compendium.graphs.sparse import NO_SHIFT_LIMIT, csr_graph, dot_attention, gat_attention, sddmm, segment_softmax, spmm
 from compendium.graphs.tfi import global_z_norm
 
 
@@ -108,3 +108,83 @@ def test_large_freed_tensors_stay_in_the_heap():
     if out and out[-1] == "skip":
         pytest.skip("glibc only")
     assert float(out[-1]) < 12_300
+
+
+def _reference_gat(g, x, a_src, a_dst, slope):
+    """The GAT aggregation as it was computed before the fused kernel: per-edge scores through autograd."""
+    e = torch.nn.functional.leaky_relu(a_src.index_select(0, g.col) + a_dst.index_select(0, g.row), slope)
+    return spmm(g, segment_softmax(g, e), x)
+
+
+def _reference_dot(g, q, k, v, heads, scale):
+    return spmm(g, segment_softmax(g, sddmm(g, q, k, heads) * scale), v)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("amplitude", [1.0, 8.0])
+def test_fused_attention_equals_the_per_edge_autograd_path(graph, dtype, amplitude):
+    """gat_attention / dot_attention against the previous implementation on a real graph (chameleon, 890 nodes):
+    outputs and the gradients of every input, at per-dtype tolerances, with scores small enough for the unshifted
+    exp (amplitude 1) and large enough to need the segment-max shift (amplitude 8); gradcheck in float64 on a
+    small graph."""
+    g_data, _ = graph
+    g = make_context(g_data.edge_index, g_data.num_nodes).csr
+    n, heads, ch = g.num_nodes, 4, 3
+    torch.manual_seed(0)
+    x = torch.randn(n, heads * ch, dtype=dtype) * 2
+    a_src, a_dst = (torch.randn(n, heads, dtype=dtype) * 3 * amplitude for _ in range(2))
+    q, k = (torch.randn(n, heads * ch, dtype=dtype) * 2 * amplitude ** 0.5 for _ in range(2))
+    gat_bound = a_src.abs().amax(0) + a_dst.abs().amax(0)
+    dot_bound = ch ** -0.5 * q.view(n, heads, ch).norm(dim=2).amax(0) * k.view(n, heads, ch).norm(dim=2).amax(0)
+    for bound in (gat_bound, dot_bound):  # every head takes the branch this amplitude is for
+        assert bool((bound > NO_SHIFT_LIMIT).all()) if amplitude > 1 else bool((bound <= NO_SHIFT_LIMIT).all())
+    cot = torch.randn(n, heads * ch, dtype=dtype)
+    cases = [(lambda *t: gat_attention(g, *t, negative_slope=0.2), lambda *t: _reference_gat(g, *t, 0.2), (x, a_src, a_dst)),
+             (lambda *t: dot_attention(g, *t, heads, ch ** -0.5), lambda *t: _reference_dot(g, *t, heads, ch ** -0.5), (q, k, x))]
+
+    def run(fn, inputs):
+        leaves = [t.clone().requires_grad_() for t in inputs]
+        out = fn(*leaves)
+        (out * cot.to(out.dtype)).sum().backward()
+        return [out.detach()] + [t.grad for t in leaves]
+
+    for fused, reference, inputs in cases:
+        got, ref = run(fused, inputs), run(reference, inputs)
+        if dtype == torch.float64:
+            for a, b in zip(got, ref):
+                assert torch.allclose(a, b, atol=1e-10, rtol=1e-8)
+        else:  # float32: at least as close to the float64 result as the previous implementation, within rounding
+            exact = run(reference, [t.double() for t in inputs])
+            for a, b, e in zip(got, ref, exact):
+                assert (a.double() - e).abs().max() <= 4 * (b.double() - e).abs().max() + 1e-5 * e.abs().max()
+    small, _ = csr_graph(torch.tensor([[0, 1, 1, 2, 0, 3, 2, 3], [1, 0, 2, 1, 3, 0, 3, 2]]), 4)
+    loops, _ = csr_graph(torch.cat([torch.stack([small.col, small.row]),
+                                    torch.arange(4).repeat(2, 1)], 1), 4)
+    d = dict(dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b, c: gat_attention(loops, a, b, c), (torch.randn(4, 6, **d), torch.randn(4, 2, **d), torch.randn(4, 2, **d)))
+    assert torch.autograd.gradcheck(lambda a, b, c: dot_attention(loops, a, b, c, 2, 0.5), (torch.randn(4, 6, **d), torch.randn(4, 6, **d), torch.randn(4, 6, **d)))
+
+
+def test_dropout_mask_keeps_the_stated_share_and_stays_unbiased():
+    from compendium.graphs.models import Dropout, keep_mask
+
+    torch.manual_seed(0)
+    keep, scale = keep_mask((1000, 1000), 0.2)
+    exact = 1 - round(0.2 * 2 ** 16) / 2 ** 16  # 0.80000305
+    assert keep.dtype == torch.bool and keep.shape == (1000, 1000) and scale == pytest.approx(1 / exact, rel=1e-12)
+    assert abs(keep.float().mean().item() - exact) < 4 * (exact * (1 - exact) / 1e6) ** 0.5  # 4 binomial sd
+    assert abs(exact - 0.8) < 2 ** -17
+    odd, _ = keep_mask((7, 3), 0.5)  # a size that is not a multiple of four
+    assert odd.shape == (7, 3)
+    none, s0 = keep_mask((5,), 1.0)
+    assert not none.any() and s0 == 0.0
+    drop = Dropout(0.2)
+    x = torch.ones(200_000)
+    y = drop(x)
+    values = torch.unique(y).tolist()
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(scale) and abs(y.mean().item() - 1) < 0.01
+    torch.manual_seed(1)
+    a = drop(x)
+    torch.manual_seed(1)
+    assert torch.equal(a, drop(x))  # reproducible from the torch seed
+    assert torch.equal(drop.eval()(x), x) and torch.equal(Dropout(0.0)(x), x)

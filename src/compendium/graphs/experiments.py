@@ -23,11 +23,14 @@ from .tfi import compare_with_official, load_official_tfi, selection_scores, tfi
 
 __all__ = [
     "check_choices",
+    "check_left_out",
+    "left_out_models",
     "load_graphs",
     "runs_overview",
     "selection_table",
     "step_cost",
     "recorded_step_times",
+    "recorded_benchmarks",
     "run_scope",
     "tfi_reading",
     "STABLE_SPEARMAN",
@@ -63,6 +66,26 @@ def check_choices(datasets: Iterable[str], models: Iterable[str] = (), tfi_sourc
         raise ValueError(f"unknown models {bad}; choose from {list(GNN_NAMES)}")
     if tfi_source not in ("official", "ours"):
         raise ValueError(f"tfi_source must be 'official' or 'ours', got {tfi_source!r}")
+
+
+def check_left_out(left_out: dict | None, datasets: Iterable[str] = (), models: Iterable[str] = GNN_NAMES) -> None:
+    """Refuse a ``left_out`` entry (``{dataset: {"models": [...], "reason": "..."}}``) for a graph not in
+    ``datasets``, with a GNN not in ``models``, or without a reason."""
+    datasets, models = set(datasets), set(models)
+    for name, entry in (left_out or {}).items():
+        if datasets and name not in datasets:
+            raise ValueError(f"left_out names {name!r}, which this profile does not run; choose from {sorted(datasets)}")
+        bad = sorted(set(entry.get("models", [])) - models)
+        if bad or not entry.get("models"):
+            raise ValueError(f"left_out[{name!r}] must list some of the profile's models {sorted(models)}, got {bad or entry}")
+        if not str(entry.get("reason", "")).strip():
+            raise ValueError(f"left_out[{name!r}] needs a 'reason' (shown in the not-run cells)")
+
+
+def left_out_models(left_out: dict | None, dataset: str) -> tuple[list[str], str]:
+    """The GNNs a profile leaves out on ``dataset`` and why (``([], "")`` when none)."""
+    entry = (left_out or {}).get(dataset) or {}
+    return list(entry.get("models", [])), str(entry.get("reason", ""))
 
 
 def load_graphs(names: Iterable[str], root: str | os.PathLike | None = None) -> dict[str, GraphData]:
@@ -119,17 +142,19 @@ def tfi_scores(source: str = "official", root: str | os.PathLike | None = None, 
 def main_table(graphs: Sequence[GraphData], cfg, models: Sequence[str] = GNN_NAMES,
                splits: Iterable[int] | dict[str, Iterable[int]] = range(10), ratios: dict | float | None = None,
                scores=None, with_mlp: bool = True, progress: bool = True, workers: int = 1,
-               default_splits: Iterable[int] = range(10)) -> pd.DataFrame:
+               default_splits: Iterable[int] = range(10), left_out: dict | None = None) -> pd.DataFrame:
     """Every GNN as plain model (r = 1) and with GFS (r from :func:`ratio_for`), plus the MLP (r = 0).
 
     ``cfg``: a :class:`TrainConfig` or a function of the graph returning one. ``splits`` may be a dict
-    per dataset name (fewer splits for the large graphs). Returns one row per run.
+    per dataset name (fewer splits for the large graphs). ``left_out``: GNNs not run on a graph
+    (:func:`check_left_out`). Returns one row per run.
     """
     scores = scores or tfi_scores("official")
 
     def jobs(g):
         r = ratio_for(g.name, ratios)
-        out = [(m, rr) for m in models for rr in (1.0, r)]
+        skip = set(left_out_models(left_out, g.name)[0])
+        out = [(m, rr) for m in models if m not in skip for rr in (1.0, r)]
         return out + ([("MLP", 0.0)] if with_mlp else [])
 
     split_fn = (lambda g: splits.get(g.name, default_splits)) if isinstance(splits, dict) else splits
@@ -143,7 +168,7 @@ def main_table_wide(runs: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
                  for m, sd in zip(s["test_mean"], s["test_std"])]
     s["kind"] = np.where(s["variant"].str.endswith("+GFS"), "+GFS", np.where(s["variant"] == "MLP", "", "base"))
     s["col"] = [f"{m} {k}".strip() if m != "MLP" else "MLP" for m, k in zip(s["model"], s["kind"])]
-    wide = s.pivot(index="dataset", columns="col", values="cell")
+    wide = s.pivot(index="dataset", columns="col", values="cell").fillna("not run")  # a GNN left out on a graph
     order = [c for m in list(dict.fromkeys(s["model"])) for c in (f"{m} base", f"{m} +GFS", m) if c in wide.columns]
     return wide[order].loc[list(dict.fromkeys(s["dataset"]))]
 
@@ -219,7 +244,9 @@ def step_cost(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
 
 def recorded_step_times(path: str | os.PathLike) -> pd.DataFrame | None:
     """The recorded step-time benchmark (``benchmarks/graph_step_time.py``) as model × plain/+GFS, in CPU
-    milliseconds per step of the package's path; None when the file is absent."""
+    milliseconds per step of the package's path, and, where the run's ``*_side_by_side.csv`` sits beside it, the
+    plain model's ratios of that same run: PyG's step over ours, ours over the memory-traffic bound and over
+    GCN's step. None when the file is absent."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -228,9 +255,25 @@ def recorded_step_times(path: str | os.PathLike) -> pd.DataFrame | None:
         st = st[st["backend"] == "sparse"]
     st["model"] = st["variant"].str.replace("+GFS", "", regex=False)
     st["kind"] = np.where(st["variant"].str.endswith("+GFS"), "+GFS", "plain")
-    view = st.pivot_table(index="model", columns="kind", values="cpu_sec_per_step").mul(1000).round(0)
+    view = st.pivot_table(index="model", columns="kind", values="cpu_sec_per_step", sort=False).mul(1000).round(0)
     view.columns = [f"{c}, ms CPU/step" for c in view.columns]
+    side = path.with_name(path.stem + "_side_by_side.csv")
+    if side.is_file():
+        ratios = pd.read_csv(side).set_index("variant")
+        plain = ratios.loc[ratios.index.isin(view.index)]
+        if "pyg" in plain.columns:
+            view["PyG / ours"] = (plain["pyg"] / plain["package"]).round(2)
+        view["ours / bound"] = plain["package / bound"].round(1)
+        view["ours / GCN"] = plain["package / GCN"].round(2)
     return view
+
+
+def recorded_benchmarks(folder: str | os.PathLike, pattern: str = "graph_step_time_*_cpu*.csv") -> pd.DataFrame | None:
+    """Every recorded step-time run in ``folder`` (:func:`recorded_step_times`), one block per run file (index
+    ``run``, ``model``); ratios are only comparable within a run. None when there is none."""
+    files = sorted(f for f in Path(folder).glob(pattern) if not f.stem.endswith("_side_by_side"))
+    frames = {f.stem.removeprefix("graph_step_time_"): recorded_step_times(f) for f in files}
+    return pd.concat(frames, names=["run", "model"]) if frames else None
 
 
 # --------------------------------------------------------------------------- selection and ratio
@@ -295,15 +338,20 @@ def _names(items: Iterable) -> str:
     return ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else "".join(items)
 
 
-def run_scope(graphs: Sequence[GraphData], models: Sequence[str], splits_for, cfg_for) -> str:
-    """One markdown paragraph: what this run trains (models, graphs, splits per graph, budgets)."""
+def run_scope(graphs: Sequence[GraphData], models: Sequence[str], splits_for, cfg_for, left_out: dict | None = None) -> str:
+    """One markdown paragraph: what this run trains (models, graphs, splits per graph, budgets, GNNs left out)."""
     per_graph = []
     for g in graphs:
         cfg, splits = cfg_for(g), list(splits_for(g))
         budget = f"at most {cfg.steps} steps" if cfg.patience else f"{cfg.steps} steps"
         per_graph.append(f"{g.name} ({len(splits)} split{'s' if len(splits) != 1 else ''}, {budget})")
-    return (f"**This run.** {len(models)} GNN{'s' if len(models) != 1 else ''} ({_names(models)}), each plain and "
+    text = (f"**This run.** {len(models)} GNN{'s' if len(models) != 1 else ''} ({_names(models)}), each plain and "
             f"with GFS, and the MLP, on {len(graphs)} graph{'s' if len(graphs) != 1 else ''}: {_names(per_graph)}.")
+    for g in graphs:
+        skipped, reason = left_out_models(left_out, g.name)
+        if skipped:
+            text += f" Not run on {g.name}: {_names(skipped)} ({reason})."
+    return text
 
 
 #: Seed-vs-seed Spearman at or above which the reading calls the kNN MI estimator stable on a graph

@@ -8,8 +8,8 @@ Every threshold is named once, here or in ``published/gfs.yaml``:
   ``tolerance`` of table ``platonov_anchors``);
 * our TFI against the authors' vectors is judged by the sampling error of Spearman's correlation
   (Fisher z, :func:`spearman_gap_z`), not by a band;
-* :data:`MAX_NOT_CONVERGED`, :data:`MIN_SPLITS`, :data:`CONFIDENCE` and :data:`MOST` below, each with
-  its source.
+* :data:`MOST` and :data:`PAPER_SPLITS` below; :data:`MAX_NOT_CONVERGED`, :data:`MIN_SPLITS` and :data:`CONFIDENCE`
+  in :mod:`compendium.graphs.preconditions` (shared with the GSL chapter), each with its source.
 
 A claim reads ``supported`` / ``not supported`` only when its preconditions (converged runs, enough
 splits, anchored baselines, a resolved difference) are met (:func:`compendium.verdicts.claim`).
@@ -28,6 +28,8 @@ from .. import published, verdicts
 from ..verdicts import NotRun, Precondition
 from .datasets import GraphData, edge_homophily
 from .harness import PAPER_RECIPE, TrainConfig
+from .preconditions import (CONFIDENCE, MAX_NOT_CONVERGED, MIN_SPLITS, paired_interval,  # noqa: F401 (re-exported)
+                            precondition_converged, precondition_splits)
 
 __all__ = [
     "MAX_NOT_CONVERGED", "MIN_SPLITS", "CONFIDENCE", "MOST", "PAPER_SPLITS",
@@ -38,14 +40,6 @@ __all__ = [
 ]
 
 PAPER = "gfs"
-#: At most this share of runs may stop at their budget while still improving (issue 17, "Done when":
-#: fewer than 10 % of runs stop at their maximum budget while improving).
-MAX_NOT_CONVERGED = 0.10
-#: Paired splits a case needs before its one-sided paired t-test can count (issue 17: at least 3 splits;
-#: with 2 the test has one degree of freedom and a 95 % interval about 25 standard errors wide).
-MIN_SPLITS = 3
-#: Confidence of every interval below (the paper's significance level, alpha = 0.05, two-sided).
-CONFIDENCE = 0.95
 #: "Most" cases: more than half (the headline's word).
 MOST = 0.5
 #: Splits of the official protocol (``train.py``: run i on split i, i < 10).
@@ -83,16 +77,6 @@ def share_interval(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[floa
     return float(ci.low), float(ci.high)
 
 
-def paired_interval(diff: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """Mean of paired differences and its t interval ``(mean, low, high)``; NaN bounds for fewer than 2."""
-    d = np.asarray(diff, dtype=float)
-    mean = float(d.mean()) if len(d) else float("nan")
-    if len(d) < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.5 + confidence / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
-    return mean, mean - half, mean + half
-
-
 def spearman_gap_z(floor: float, observed: float, n: int) -> float:
     """How many standard errors ``observed`` (Spearman of ours vs the authors') lies below ``floor``
     (Spearman of two of our seeds), both over ``n`` features, in Fisher's z.
@@ -109,30 +93,6 @@ def spearman_gap_z(floor: float, observed: float, n: int) -> float:
 
 
 # --------------------------------------------------------------------------- preconditions
-
-
-def precondition_converged(runs: pd.DataFrame) -> Precondition:
-    """Share of runs that stopped at their budget while still improving (``converged`` from the harness)."""
-    n = len(runs)
-    bad = int((~runs["converged"].astype(bool)).sum()) if n else 0
-    share = bad / n if n else float("nan")
-    where = runs[~runs["converged"].astype(bool)].groupby("dataset", sort=False).size() if n else pd.Series(dtype=int)
-    detail = f"{bad}/{n} runs ({100 * share:.0f} %)" if n else "no runs"
-    if len(where):
-        detail += " (" + ", ".join(f"{d} {c}" for d, c in where.items()) + ")"
-    return Precondition("converged: runs cut by their budget while improving",
-                        f"< {100 * MAX_NOT_CONVERGED:.0f} %", detail, bool(n) and share < MAX_NOT_CONVERGED)
-
-
-def precondition_splits(n_splits: Mapping[str, int], what: str = "case") -> Precondition:
-    """Every ``what`` (a case or a data set: name -> paired splits) has at least :data:`MIN_SPLITS`."""
-    short = {k: int(v) for k, v in n_splits.items() if v < MIN_SPLITS}
-    measured = f"{len(n_splits) - len(short)}/{len(n_splits)} {what}s"
-    if short:
-        measured += "; short: " + ", ".join(f"{k} ({v})" for k, v in list(short.items())[:6])
-        measured += ", …" if len(short) > 6 else ""
-    return Precondition(f"enough splits for a paired test", f"every {what} >= {MIN_SPLITS} paired splits",
-                        measured, bool(n_splits) and not short)
 
 
 def precondition_anchors(summary: pd.DataFrame, model: str = "GCN") -> Precondition:
@@ -176,8 +136,18 @@ def _absent(dataset: str, not_offline: Mapping[str, dict]) -> NotRun:
 ANCHOR_ROWS = {"ResNet (MLP)": "MLP", "GCN": "GCN", "SAGE": "SAGE", "GAT": "GAT", "GT": "GT"}
 
 
-def anchor_cells(summary: pd.DataFrame, not_offline: Mapping[str, dict]) -> dict:
-    """``{(row, column): value or NotRun}`` for table ``platonov_anchors`` from our plain models."""
+def _left_out(left_out: Mapping[str, dict] | None, dataset: str, model: str) -> NotRun | None:
+    entry = (left_out or {}).get(dataset) or {}
+    if model in entry.get("models", []):
+        return verdicts.not_run(f"{model} not run on {dataset} in this profile: {entry.get('reason', '')}", kind="compute")
+    return None
+
+
+def anchor_cells(summary: pd.DataFrame, not_offline: Mapping[str, dict],
+                 left_out: Mapping[str, dict] | None = None) -> dict:
+    """``{(row, column): value or NotRun}`` for table ``platonov_anchors`` from our plain models; a GNN the
+    profile leaves out on a graph (``left_out``, as :func:`compendium.graphs.experiments.check_left_out`) is
+    not run there, with the profile's reason."""
     out = {}
     for rec in published.load(PAPER).table("platonov_anchors").frame().to_dict("records"):
         key, ours = (rec["row"], rec["column"]), ANCHOR_ROWS.get(rec["row"])
@@ -185,7 +155,8 @@ def anchor_cells(summary: pd.DataFrame, not_offline: Mapping[str, dict]) -> dict
             out[key] = verdicts.not_run("variant of Platonov et al. not in the GFS model set", kind="other")
             continue
         value = _measured(summary, rec["column"], ours)
-        out[key] = value if value is not None else _absent(rec["column"], not_offline)
+        skipped = _left_out(left_out, rec["column"], ours)
+        out[key] = value if value is not None else (skipped or _absent(rec["column"], not_offline))
     return out
 
 
@@ -242,14 +213,15 @@ def headline_cells(cases: pd.DataFrame) -> dict:
 
 
 def claim_headline(cases: pd.DataFrame, runs: pd.DataFrame, summary: pd.DataFrame, *, alpha: float,
-                   scale: str, scale_reason: str = "") -> pd.DataFrame:
+                   scale: str, scale_reason: str = "", left_out: Mapping[str, dict] | None = None) -> pd.DataFrame:
     """"GFS significantly improves most GNN x dataset cases (83.75 % of 80)", on our cases.
 
     A case is significant when its one-sided paired t-test over splits (:func:`experiments.gfs_cases`) is
     below ``alpha``. Our share of significant cases among the testable ones has an exact 95 % interval:
     above it, the paper's share is refuted (not supported); containing it with a lower bound above one
     half, supported; else too few cases to tell (holds = None). Preconditions: converged runs, enough
-    splits in every case, the GCN baseline at Platonov et al.'s anchors.
+    splits in every case, the GCN baseline at Platonov et al.'s anchors. Cases a profile leaves out
+    (``left_out``) are named in the evidence.
     """
     paper_pct = published_share()
     h = headline_share(cases)
@@ -266,6 +238,9 @@ def claim_headline(cases: pd.DataFrame, runs: pd.DataFrame, summary: pd.DataFram
                 f"[{h['low']:.1f}, {h['high']:.1f}] % against the paper's {paper_pct:g} %; "
                 f"{h['improved']}/{h['cases']} cases improved in mean") if h["testable"] else (
                 f"no case has {MIN_SPLITS}+ paired splits; {h['improved']}/{h['cases']} cases improved in mean")
+    skipped = [f"{m} on {d}" for d, entry in (left_out or {}).items() for m in entry.get("models", [])]
+    if skipped:
+        evidence += f"; not run here: {', '.join(skipped)}"
     n_splits = {f"{d}/{m}": int(n) for d, m, n in cases[["dataset", "model", "n_splits"]].itertuples(index=False)}
     pres = [precondition_converged(runs[runs["model"] != "MLP"]), precondition_splits(n_splits),
             precondition_anchors(summary)]

@@ -9,9 +9,9 @@ met, else ``inconclusive``.
 Thresholds, each named once with its source:
 
 * :data:`ALPHA` / :data:`CONFIDENCE`: the significance level of every paired test over splits or seeds
-  and the matching two-sided interval (the GFS chapter's :data:`compendium.graphs.gfs_claims.CONFIDENCE`);
+  and the matching two-sided interval (:data:`compendium.graphs.preconditions.CONFIDENCE`, shared with the GFS chapter);
 * converged runs and enough splits: the graph chapters' shared preconditions
-  (:func:`compendium.graphs.gfs_claims.precondition_converged`, ``precondition_splits``: fewer than 10 %
+  (:func:`compendium.graphs.preconditions.precondition_converged`, ``precondition_splits``: fewer than 10 %
   of runs cut by their budget while improving; at least 3 paired splits per data set);
 * :data:`MIN_SEEDS`: the paper's 10 CSBM-H seeds (``published/gsl.yaml``, setup);
 * the MI gain threshold is the kNN estimator's own error on Gaussian classes whose MI is known
@@ -32,7 +32,7 @@ from scipy import stats
 
 from ... import verdicts
 from ...verdicts import Precondition
-from ..gfs_claims import CONFIDENCE, paired_interval, precondition_converged, precondition_splits
+from ..preconditions import CONFIDENCE, paired_interval, precondition_converged, precondition_splits
 
 __all__ = [
     "ALPHA", "CONFIDENCE", "MIN_SEEDS", "MI_GAIN_FLOOR", "MOST", "CONSISTENT", "MAX_GAIN_SHARE", "Decision",
