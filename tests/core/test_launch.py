@@ -51,9 +51,8 @@ def test_each_notebook_has_the_generated_colab_cell(path):
     nb = nbformat.read(str(path), as_version=4)
     cells = [c for c in nb.cells if launch.is_colab_cell(c)]
     assert len(cells) == 1 and cells[0].metadata.get("tags") == ["remove-cell"]
-    if launch.GENERATED not in cells[0].source:
-        pytest.xfail(f"{path.name}: Colab cell written by hand (installs a moving head); "
-                     "the lead runs python -m compendium.launch notebooks once the chapters settle")
+    assert launch.GENERATED in cells[0].source, (
+        f"{path.name}: Colab cell written by hand; run python -m compendium.launch notebooks --ref <commit> {path}")
     ref = launch.pinned_ref(cells[0].source)
     assert ref and cells[0].source == launch.colab_source(ref, ROOT)
 
