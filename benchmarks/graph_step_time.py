@@ -89,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch.nn.functional as F
 
     from compendium.graphs.datasets import load_dataset
-    from compendium.graphs.gfs import split_features, variant_name
-    from compendium.graphs.harness import TrainConfig, build_model, parameter_groups, prepare
+    from compendium.graphs.gfs.model import split_features, variant_name
+    from compendium.graphs.gfs.train import build_model, prepare
+    from compendium.graphs.harness import TrainConfig, parameter_groups
     from compendium.graphs.models import make_context
-    from compendium.graphs.tfi import tfi
+    from compendium.graphs.gfs.tfi import tfi
 
     torch.set_num_threads(args.threads)
     g = load_dataset(args.dataset, root=args.data_root)

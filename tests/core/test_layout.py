@@ -57,3 +57,24 @@ def test_imports_respect_the_floors(path):
         here = next((d for d in DOMAINS if mod.startswith(f"compendium.{d}")), None)
         there = next((d for d in DOMAINS if target.startswith(f"compendium.{d}")), None)
         assert not (here and there and here != there), f"{mod} (domain {here}) imports {target} (domain {there})"
+
+
+# A paper's package (named by its key) is imported only by its own modules and by the floors above the domains;
+# what two papers share lives in the domain's shared core. Papers not yet in packages of their own: see the note
+# in issue 14 (the Vision Mamba and emotion papers move with their next re-execution).
+PAPER_PACKAGES = ("compendium.graphs.gfs", "compendium.graphs.gsl",
+                  "compendium.mllm_bench.pebench", "compendium.mllm_bench.mpbench")
+
+
+def _paper_of(mod: str) -> str | None:
+    return next((p for p in PAPER_PACKAGES if mod == p or mod.startswith(p + ".")), None)
+
+
+@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
+def test_paper_packages_do_not_import_each_other_and_the_shared_core_does_not_import_them(path):
+    mod = ".".join(path.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__")
+    if _floor(mod) > 1:
+        return
+    for target in imports.module_imports(path):
+        there = _paper_of(target)
+        assert there is None or there == _paper_of(mod), f"{mod} imports {target} (paper package {there})"

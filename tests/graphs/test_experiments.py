@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from compendium.graphs import experiments as gexp
+from compendium.graphs.gfs import experiments as gexp
 
 
 def hand_runs() -> pd.DataFrame:

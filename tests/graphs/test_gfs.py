@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from compendium.graphs.gfs import GFSModel, feature_order, split_features, split_point, variant_name
+from compendium.graphs.gfs.model import GFSModel, feature_order, split_features, split_point, variant_name
 from compendium.graphs.models import ModelConfig, make_context
 
 

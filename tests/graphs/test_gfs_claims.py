@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from compendium import verdicts
-from compendium.graphs import gfs_claims as gc
-from compendium.graphs.harness import PAPER_RECIPE, TrainConfig
+from compendium.graphs.gfs import claims as gc
+from compendium.graphs.gfs.train import PAPER_RECIPE
+from compendium.graphs.harness import TrainConfig
 
 
 def cases_frame(significant: list[bool], n_splits: int = 3, datasets=None) -> pd.DataFrame:
@@ -67,7 +68,7 @@ def headline(cases, runs=None, summary=AT_ANCHOR):
 
 def test_headline_supported_when_the_interval_holds_the_paper_share_above_one_half():
     cell = headline(cases_frame([True] * 17 + [False] * 3))  # 85 %: [62, 97] %
-    assert cell["verdict"] == "supported" and cell["rule"] == "compendium.graphs.gfs_claims.claim_headline"
+    assert cell["verdict"] == "supported" and cell["rule"] == "compendium.graphs.gfs.claims.claim_headline"
     assert "83.75 %" in cell["row"] and "17/20" in cell["reason"]
     assert [p["name"] for p in cell["preconditions"]][:2] == ["converged: runs cut by their budget while improving",
                                                              "enough splits for a paired test"]

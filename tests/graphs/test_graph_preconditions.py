@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compendium.graphs import gfs_claims
+from compendium.graphs.gfs import claims as gfs_claims
 from compendium.graphs import preconditions as gp
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from compendium.graphs.harness import (BestValidation, TrainConfig, convergence, per_dataset, prepare, roc_auc,
-                                       run_grid, summarise, train_run)
+from compendium.graphs.gfs.train import prepare, run_grid, train_run
+from compendium.graphs.harness import BestValidation, TrainConfig, convergence, per_dataset, roc_auc, summarise
 
 
 def test_roc_auc_equals_sklearn_with_ties():

@@ -7,7 +7,7 @@ import torch
 
 from compendium.graphs.models import GNN_NAMES, Branch, ModelConfig, make_context, propagate
 from compendium.graphs.sparse import NO_SHIFT_LIMIT, csr_graph, dot_attention, gat_attention, sddmm, segment_softmax, spmm
-from compendium.graphs.tfi import global_z_norm
+from compendium.graphs.datasets import global_z_norm
 
 
 @pytest.fixture(scope="module")

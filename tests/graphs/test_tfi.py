@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from compendium.graphs.datasets import GraphData
-from compendium.graphs.tfi import (SELECTION_METHODS, compare_with_official, global_z_norm, load_official_tfi,
+from compendium.graphs.datasets import GraphData, global_z_norm
+from compendium.graphs.gfs.tfi import (SELECTION_METHODS, compare_with_official, load_official_tfi,
                                    neighbour_average, selection_scores, tfi)
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "not_offline_table",
     "dataset_table",
     "edge_homophily",
+    "global_z_norm",
     "default_cache_dir",
 ]
 
@@ -340,3 +341,9 @@ def dataset_table(graphs: list[GraphData]) -> pd.DataFrame:
                      "edge homophily": round(edge_homophily(g), 4), "metric": g.metric,
                      "splits": f"{g.num_splits} × {tr:.0%}/{va:.0%}/{te:.0%}", "source": g.source})
     return pd.DataFrame(rows)
+
+
+def global_z_norm(x: torch.Tensor) -> torch.Tensor:
+    """``(X - mean(X)) / std(X)`` with one mean and one (unbiased) std over the whole matrix."""
+    x = x.float()
+    return (x - x.mean()) / x.std()

@@ -39,7 +39,7 @@ def retain_freed_memory() -> bool:
     in on first touch and are unmapped again on free: about 265,000 minor page faults per GAT step on
     tolokers. Fixing the mmap and trim thresholds (glibc ``mallopt``) makes the same pages serve every
     step; the process keeps its peak heap. Applied once per process (each worker calls it through
-    :func:`compendium.graphs.harness.prepare`); returns False where the C library is not glibc.
+    :func:`compendium.graphs.gfs.train.prepare`); returns False where the C library is not glibc.
     """
     global _retained
     if _retained is None:

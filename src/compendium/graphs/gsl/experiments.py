@@ -27,8 +27,8 @@ import torch
 from scipy import stats
 from tqdm.auto import tqdm
 
+from ..datasets import global_z_norm
 from ..harness import TrainConfig
-from ..tfi import global_z_norm
 from .adjacency import edge_homophily
 from .bases import PRETRAINED, GRACEConfig, basis_ax, make_basis
 from .construct import construct

@@ -39,9 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..datasets import GraphData, random_splits
+from ..datasets import GraphData, global_z_norm, random_splits
 from ..harness import BestValidation, TrainConfig, roc_auc
-from ..tfi import global_z_norm
 from .adjacency import SparseFeatures
 from .fusion import GraphSet, GSLNet
 

@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .. import published, verdicts
-from ..verdicts import NotRun, Precondition
-from .datasets import GraphData, edge_homophily
-from .harness import PAPER_RECIPE, TrainConfig
-from .preconditions import (CONFIDENCE, MAX_NOT_CONVERGED, MIN_SPLITS, paired_interval,  # noqa: F401 (re-exported)
+from ... import published, verdicts
+from ...verdicts import NotRun, Precondition
+from ..datasets import GraphData, edge_homophily
+from ..harness import TrainConfig
+from .train import PAPER_RECIPE
+from ..preconditions import (CONFIDENCE, MAX_NOT_CONVERGED, MIN_SPLITS, paired_interval,  # noqa: F401 (re-exported)
                             precondition_converged, precondition_splits)
 
 __all__ = [
@@ -146,7 +147,7 @@ def _left_out(left_out: Mapping[str, dict] | None, dataset: str, model: str) -> 
 def anchor_cells(summary: pd.DataFrame, not_offline: Mapping[str, dict],
                  left_out: Mapping[str, dict] | None = None) -> dict:
     """``{(row, column): value or NotRun}`` for table ``platonov_anchors`` from our plain models; a GNN the
-    profile leaves out on a graph (``left_out``, as :func:`compendium.graphs.experiments.check_left_out`) is
+    profile leaves out on a graph (``left_out``, as :func:`compendium.graphs.gfs.experiments.check_left_out`) is
     not run there, with the profile's reason."""
     out = {}
     for rec in published.load(PAPER).table("platonov_anchors").frame().to_dict("records"):
@@ -247,7 +248,7 @@ def claim_headline(cases: pd.DataFrame, runs: pd.DataFrame, summary: pd.DataFram
     return verdicts.claim(
         PAPER, f"GFS significantly improves most GNN x dataset cases ({paper_pct:g} % of 80 in arXiv v1)", holds,
         evidence, scale=scale, scale_reason=scale_reason, preconditions=pres,
-        rule="compendium.graphs.gfs_claims.claim_headline", source="arXiv 2411.07663v1 abstract")
+        rule="compendium.graphs.gfs.claims.claim_headline", source="arXiv 2411.07663v1 abstract")
 
 
 def claim_tfi_selection(sel_runs: pd.DataFrame, *, scale: str, scale_reason: str = "") -> pd.DataFrame:
@@ -280,7 +281,7 @@ def claim_tfi_selection(sel_runs: pd.DataFrame, *, scale: str, scale_reason: str
                          "on more than half the data sets", f"{len(resolved)}/{n}", n > 0 and len(resolved) > n * MOST)]
     return verdicts.claim(PAPER, "TFI outperforms other feature-selection criteria for GFS", holds, evidence,
                           scale=scale, scale_reason=scale_reason, preconditions=pres,
-                          rule="compendium.graphs.gfs_claims.claim_tfi_selection",
+                          rule="compendium.graphs.gfs.claims.claim_tfi_selection",
                           source="arXiv 2411.07663 (ICLR version)")
 
 
@@ -312,5 +313,5 @@ def claim_tfi_matches_official(agree: pd.DataFrame) -> pd.DataFrame:
             Precondition("cases with more than 3 features (Fisher z needs n > 3)", ">= 1", testable, testable >= 1)]
     return verdicts.claim(PAPER, "TFI as defined in the paper regenerates the authors' committed TFI vectors "
                           "(up to the estimator's own noise)", holds, evidence, scale="paper", preconditions=pres,
-                          rule="compendium.graphs.gfs_claims.claim_tfi_matches_official",
+                          rule="compendium.graphs.gfs.claims.claim_tfi_matches_official",
                           source="KTTRCDL/graph-feature-selection@12ea16a data/TFI", table="tfi")

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import Branch, GraphContext, ModelConfig
+from ..models import Branch, GraphContext, ModelConfig
 
 __all__ = ["feature_order", "split_point", "split_features", "GFSModel", "variant_name"]
 

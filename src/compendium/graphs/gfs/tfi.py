@@ -31,10 +31,9 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 from sklearn.feature_selection import mutual_info_classif
 
-from .datasets import OFFLINE_DATASETS, NOT_OFFLINE, GraphData
+from ..datasets import OFFLINE_DATASETS, NOT_OFFLINE, GraphData, global_z_norm
 
 __all__ = [
-    "global_z_norm",
     "neighbour_average",
     "tfi",
     "tfi_per_split",
@@ -47,12 +46,6 @@ __all__ = [
 ]
 
 EPS = 1e-7
-
-
-def global_z_norm(x: torch.Tensor) -> torch.Tensor:
-    """``(X - mean(X)) / std(X)`` with one mean and one (unbiased) std over the whole matrix."""
-    x = x.float()
-    return (x - x.mean()) / x.std()
 
 
 def _degrees(edge_index: torch.Tensor, n: int) -> torch.Tensor:

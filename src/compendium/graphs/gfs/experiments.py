@@ -1,7 +1,7 @@
 """The GFS chapter's experiments: main table, the 83.75 % claim, selection criteria, ratio sensitivity.
 
 All functions return tidy DataFrames (one row per run, or per case) built on
-:func:`compendium.graphs.harness.run_grid`; the notebook only chooses the recipe and plots.
+:func:`compendium.graphs.gfs.train.run_grid`; the notebook only chooses the recipe and plots.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .. import published
-from .datasets import OFFLINE_DATASETS, GraphData, load_dataset
-from .harness import convergence, run_grid, summarise
-from .models import GNN_NAMES
+from ... import published
+from ..datasets import OFFLINE_DATASETS, GraphData, load_dataset
+from ..harness import convergence, summarise
+from .train import run_grid
+from ..models import GNN_NAMES
 from .tfi import compare_with_official, load_official_tfi, selection_scores, tfi
 
 __all__ = [
@@ -203,7 +204,7 @@ def gfs_cases(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 
 def headline(cases: pd.DataFrame) -> dict:
     """Counts of cases improved in mean and significantly (the claim's rule is
-    :func:`compendium.graphs.gfs_claims.claim_headline`)."""
+    :func:`compendium.graphs.gfs.claims.claim_headline`)."""
     n = len(cases)
     return {"cases": n, "improved": int(cases["improved"].sum()) if n else 0,
             "significant": int(cases["significant"].sum()) if n else 0,
@@ -322,7 +323,7 @@ def tfi_agreement(graphs: Sequence[GraphData], splits: Sequence[int] = (0, 1), r
 
     ``ours``: precomputed ``{dataset: [len(splits), F]}`` TFI (e.g. from :func:`tfi_per_split`).
     """
-    from .harness import tqdm
+    from .train import tqdm
 
     frames = [compare_with_official(g, list(splits), root=root, n_jobs=n_jobs,
                                     ours=None if ours is None else ours.get(g.name))
