@@ -5,8 +5,9 @@ A chapter is a folder ``notebooks/<paper>/``; each notebook ``<name>.ipynb`` the
 beside it hold the other profiles' parameters (a notebook without ``<name>.paper.yaml`` runs its
 defaults at paper scale too: its defaults already are the full computation).
 
-``run_notebook`` writes ``book/<paper>/<name>.ipynb`` (the notebook's ``<name>.results.json`` is
-staged in a folder under the cache and joins it only when the run ends well), stamps provenance into
+``run_notebook`` writes ``book/<paper>/<name>.ipynb`` (the notebook's ``<name>.results.json`` and any other
+file it writes to :func:`compendium.verdicts.results_dir` are staged in a folder under the cache and join it only
+when the run ends well), stamps provenance into
 the notebook's metadata and a closing markdown cell, and skips a notebook whose inputs (source,
 parameters, the package code it imports) have not changed since the output was made. Only the paper
 profile (or the gpu profile, labelled as such) without overrides may write into ``book/``; a failed
@@ -499,8 +500,10 @@ def run_notebook(job: Job, *, force: bool = False, progress: bool = False, log_o
             nbformat.write(nb, target)
         if status == "ok":
             failed_copy.unlink(missing_ok=True)
-            for path in staging.glob("*.results.json"):
-                shutil.move(path, job.output.parent / path.name)
+            # The results file and any side file the notebook wrote beside it (e.g. GFS's per-run record)
+            for path in staging.iterdir():
+                if path.is_file() and path != tmp_output:
+                    shutil.move(path, job.output.parent / path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     summary.update(status=status, wall_time_s=round(wall, 2), error=error)

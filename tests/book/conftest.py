@@ -38,12 +38,12 @@ def toc_pages() -> list[str]:
 #: Chapters whose book copy was executed before the verdict contract (no summary box, old outputs): their
 #: paper runs did not fit this session (see tests/core/test_chapters.py PRE_CONTRACT). Strict xfails: a
 #: re-executed chapter left here fails, so the set empties as they land.
-PRE_CONTRACT_PAGES = {"gfs/gfs"}
+PRE_CONTRACT_PAGES: set[str] = set()
 
 
-#: Chapters whose introduction pushes the summary box below the first screen. The notebooks' fix (the box right
-#: under the title, the introduction after it) is on branch vim-plateau-chapters, which re-executes both chapters;
-#: a markdown change re-fingerprints a chapter, and both were just re-executed under the contract.
+#: Chapters whose introduction pushes the summary box below the first screen. The fix (the box right under the
+#: title and paper line, the introduction after it) is a markdown change, which re-fingerprints the chapter: make
+#: it together with the chapter's next paper run (the branch that had it, vim-plateau-chapters, did not survive).
 SUMMARY_BELOW_FOLD = {"dyvm/dyvm": "the summary box sits under a long introduction until the next re-execution",
                       "rmeeto/retraining": "the summary box sits under a long introduction until the next re-execution"}
 

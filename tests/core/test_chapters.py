@@ -17,11 +17,9 @@ CHAPTERS = sorted(p for p in (ROOT / "notebooks").glob("*/*.ipynb") if p.parent.
 TESTS_TEXT = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("*.py"))
 #: Issue 14: the notebooks' code (parameters cells excluded) was 2,454 lines; at most a third of it stays.
 CODE_LINES_LIMIT = 2454 // 3
-#: Book copies executed before the verdict contract: their paper runs did not fit this session's two cores
-#: (GFS converged: hours on tolokers; DyVM / R-MeeTo: the dense tiny Vim, ~80 CPU-min, before either).
-#: Re-execute them at the paper profile and empty this set; the xfails are strict, so a re-executed
-#: chapter left here fails.
-PRE_CONTRACT = {"gfs"}
+#: Book copies executed before the verdict contract (empty since GFS's converged paper run of 2026-12-07). A chapter
+#: listed here is a strict xfail: re-execute it at the paper profile and take it out.
+PRE_CONTRACT: set[str] = set()
 #: Chapters whose Reproduce section does not yet give the expected time on a GPU (a markdown change
 #: re-executes the chapter, so it waits for each chapter's next paper run).
 NO_GPU_TIME = {"gfs"}

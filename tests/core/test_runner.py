@@ -55,6 +55,7 @@ def test_run_records_provenance_writes_results_and_skips(chapter, tmp_path):
     assert "Run provenance" in nb.cells[-1].source
     results = json.loads((out / "toy.results.json").read_text())
     assert results["profile"] == "paper" and results["cells"][0]["verdict"] == "differs"  # 9 vs 4
+    assert (out / "toy.runs.csv").read_text() == "x\n3\n"  # a side file joins the book with the results
     assert runner.run_notebook(job)["status"] == "skipped"
     changed = runner.make_job(chapter, "paper", {"x": 2}, out_dir=out)
     second = runner.run_notebook(changed)
@@ -66,11 +67,13 @@ def test_failed_run_keeps_last_good_output(chapter, tmp_path):
     out = tmp_path / "book" / "toy"
     runner.run_notebook(runner.make_job(chapter, "ci", out_dir=out))
     good, good_results = (out / "toy.ipynb").read_bytes(), (out / "toy.results.json").read_bytes()
+    good_side = (out / "toy.runs.csv").read_bytes()
     # fails after saving its results (x = 3 would give another verdict): the book keeps the old ones
     res = runner.run_notebook(runner.make_job(chapter, "ci", {"fail": True, "x": 3}, out_dir=out))
     assert res["status"] == "failed" and "asked to fail" in res["error"]
     assert (out / "toy.ipynb").read_bytes() == good
     assert (out / "toy.results.json").read_bytes() == good_results
+    assert (out / "toy.runs.csv").read_bytes() == good_side
     assert (out / "toy.failed.ipynb").exists() and sorted(p.name for p in out.glob("*.results.json")) == [
         "toy.results.json"]
 
