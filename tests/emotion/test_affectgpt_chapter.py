@@ -146,7 +146,7 @@ def ov(paper):
 
 def test_ovmer_comparison_residuals_and_figures(paper, ov):
     cells = chapter.compare_ovmer(paper, ov)
-    assert set(cells.rule) == {"compendium.emotion.affectgpt.score_ov_mer_baselines"}
+    assert set(cells.rule) == {"compendium.emotion.unibench.score_ov_mer_baselines"}
     otter = cells[(cells.row == "Otter") & (cells.column == "W1 L1")].iloc[0]
     assert otter.verdict == "differs" and otter.difference == pytest.approx(1.5)
     assert (cells[(cells.row == "Otter") & (cells.column == "GPT")].verdict == "not run here").all()
@@ -242,7 +242,7 @@ def test_wheel_version_offsets_rescores_each_variant(monkeypatch, paper, shifted
         seen.append((output_dir, ov_store_dir, wheel_dir, setting, wheels))
         return shifted + (1.0 if wheels == "newer" else 0.0)
 
-    monkeypatch.setattr(chapter.agpt, "score_ov_mer_baselines", fake)
+    monkeypatch.setattr(chapter.ub, "score_ov_mer_baselines", fake)
     paths = {"ovmer": Path("o"), "ov_store": Path("s"), "wheels": Path("w")}
     table = chapter.wheel_version_offsets(paths, paper.table("ovmer"), {"released": "released", "newer": "newer"},
                                           setting="subtitle")

@@ -13,17 +13,16 @@ import pytest
 
 from compendium import published, verdicts
 from compendium.emotion import affectgpt as agpt
-from compendium.emotion.affectgpt import (
+from compendium.emotion.affectgpt import best_checkpoints, score_affectgpt, score_affectgpt_on_ovmerd
+from compendium.emotion.metrics import ew_scores, mer2024_ov_metric
+from compendium.emotion.unibench import (
     OV_MER_MODELS,
-    best_checkpoints,
+    UNIBENCH,
     find_checkpoints,
     load_merbench_labels,
     missing_labels,
-    score_affectgpt,
-    score_affectgpt_on_ovmerd,
     score_ov_mer_baselines,
 )
-from compendium.emotion.metrics import ew_scores, mer2024_ov_metric
 from compendium.emotion.wheel import EmotionWheels
 
 RECOMPUTABLE = ["MER2023", "MELD", "IEMOCAP", "MOSI", "MOSEI", "SIMS", "SIMSv2"]
@@ -181,10 +180,10 @@ def test_choose_checkpoints_every_rule():
 
 
 def test_table2_measured_not_run_and_mean():
-    chosen = pd.DataFrame({"dataset": list(agpt.UNIBENCH), "score": [float(i) for i in range(9)]})
+    chosen = pd.DataFrame({"dataset": list(UNIBENCH), "score": [float(i) for i in range(9)]})
     chosen.loc[chosen.dataset.isin(["MER2024", "OV-MERD+"]), "score"] = float("nan")
     missing = pd.DataFrame({"dataset": ["MER2024", "OV-MERD+"], "expected": ["a", "b"], "hosted": ["Baidu A", "Baidu B"]})
-    paper_row = {name: 100.0 for name in agpt.UNIBENCH}
+    paper_row = {name: 100.0 for name in UNIBENCH}
     cells = agpt.table2_measured(chosen, missing, paper_row)
     row = agpt.TABLE2_ROW
     assert cells[(row, "MELD")] == 2.0

@@ -177,10 +177,10 @@ def test_load_mer2025_track1_layout(tmp_path, monkeypatch):
 
 def test_load_descriptions_pairs_with_published_extraction(shared_data):
     # MER-DES on the OV-MER release: the free-text descriptions and Qwen2.5's label lists cover the same 332 samples
-    from compendium.emotion.affectgpt import load_openset_npz
+    from compendium.emotion.unibench import load_descriptions, load_openset_npz
 
     base = shared_data / "emotion/ov-mer/output/results-ovmerd/Chat-UniVi"
-    desc = m.load_descriptions(base / "output-reason-7b-nosubtitle-addsub-eng.npz")
+    desc = load_descriptions(base / "output-reason-7b-nosubtitle-addsub-eng.npz")
     lists = load_openset_npz(base / "output-reason-7b-nosubtitle-addsub-eng-openset.npz")
     assert len(desc) == 332 and set(desc) == set(lists)
     assert all(isinstance(v, str) and v for v in desc.values())

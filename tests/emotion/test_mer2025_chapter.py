@@ -245,7 +245,7 @@ def test_merdes_scores_example_and_figure(monkeypatch, ovmer):
     assert one[0].startswith("6 extractions (1 lexicons)")
 
     descriptions = {"a": "He appears joyful and calm.", "b": "She seems lonely."}
-    monkeypatch.setattr(chapter.mer, "load_descriptions", lambda path: descriptions)
+    monkeypatch.setattr(chapter.ub, "load_descriptions", lambda path: descriptions)
     line = chapter.merdes_example(ovmer[1], ref, wheels)
     expected = mer.extract_wheel_labels(descriptions["a"], mer.emotion_lexicon(wheels))
     assert line == f"Chat-UniVi, a → lexicon: {expected} | Qwen: [joyful] | truth: [happy]"
@@ -267,7 +267,7 @@ def test_llm_extraction(monkeypatch, ovmer):
     assert chapter.llm_extraction(ovmer[1], ref, wheels, "", 2, 8, 0, log=logged.append) is None
     assert logged == ["LLM extraction not run: it needs des_model (a local Qwen2.5-7B-Instruct folder, gpu profile)"]
 
-    monkeypatch.setattr(chapter.mer, "load_descriptions", lambda path: {"a": "joyful text", "b": "lonely", "z": "x"})
+    monkeypatch.setattr(chapter.ub, "load_descriptions", lambda path: {"a": "joyful text", "b": "lonely", "z": "x"})
     calls = []
 
     class FakeLM:

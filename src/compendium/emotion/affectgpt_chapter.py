@@ -1,8 +1,9 @@
 """The steps of the AffectGPT chapter (``notebooks/affectgpt/mer_unibench.ipynb``), so that the notebook holds calls.
 
-Imported by that chapter only: the scoring itself lives in :mod:`compendium.emotion.affectgpt` (shared with the
-MER2025 and Emotion-Qwen chapters); this module resolves the chapter's data, builds its tables against the published
-data, draws its figures and writes the summary's sentences. Nothing here changes a computation of the chapter.
+Imported by that chapter only: the scoring itself lives in :mod:`compendium.emotion.affectgpt` (the readers and the
+OV-MER scoring it shares with the MER2025 and Emotion-Qwen chapters in :mod:`compendium.emotion.unibench`); this
+module resolves the chapter's data, builds its tables against the published data, draws its figures and writes the
+summary's sentences. Nothing here changes a computation of the chapter.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 from compendium import published, verdicts
 from compendium.data import fetch
 from compendium.emotion import affectgpt as agpt
+from compendium.emotion import unibench as ub
 from compendium.emotion.metrics import hit_rate, sentiment_scores
 from compendium.emotion.wheel import (EmotionWheels, build_format_mapping, build_raw_mapping, read_format_table,
                                       read_synonym_runs, read_wheel)
@@ -76,7 +78,7 @@ def hand_check(wheels: EmotionWheels, expect_score: float | None = 0.5, expect_k
 def checkpoint_grid(scores: pd.DataFrame) -> pd.DataFrame:
     """Dataset (rows, in MER-UniBench's order) x checkpoint epoch: the score of every scored checkpoint."""
     grid = scores[scores.status == "scored"].pivot(index="dataset", columns="checkpoint", values="score")
-    return grid.loc[[d for d in agpt.UNIBENCH if d in grid.index]]
+    return grid.loc[[d for d in ub.UNIBENCH if d in grid.index]]
 
 
 def checkpoint_spread(grid: pd.DataFrame) -> pd.Series:
@@ -116,7 +118,7 @@ def compare_table2(paper, scores: pd.DataFrame, labels_dir: str | Path, checkpoi
     (:func:`~compendium.emotion.affectgpt.score_affectgpt`) with ``checkpoint_rule``."""
     table2 = paper.table("table2")
     chosen = agpt.choose_checkpoints(scores, checkpoint_rule)
-    missing = agpt.missing_labels(labels_dir)
+    missing = ub.missing_labels(labels_dir)
     frame = table2.frame()
     published_row = frame[frame["row"] == agpt.TABLE2_ROW].set_index("column")["value"]
     reproduced = agpt.table2_measured(chosen, missing, published_row)
@@ -142,10 +144,10 @@ def table2_counts(mine: pd.DataFrame, checkpoint_rule: str, exact: int = RECOMPU
 
 
 def compare_ovmer(paper, ov: pd.DataFrame) -> pd.DataFrame:
-    """The OV-MER table of ``paper`` beside ``ov`` (:func:`~compendium.emotion.affectgpt.score_ov_mer_baselines`)."""
+    """The OV-MER table of ``paper`` beside ``ov`` (:func:`~compendium.emotion.unibench.score_ov_mer_baselines`)."""
     return verdicts.compare(paper.table("ovmer"), agpt.ovmer_measured(ov), scale="paper",
                             default_reason="no published label lists for this model",
-                            rule="compendium.emotion.affectgpt.score_ov_mer_baselines")
+                            rule="compendium.emotion.unibench.score_ov_mer_baselines")
 
 
 def plot_ovmer(cells: pd.DataFrame):
@@ -226,8 +228,8 @@ def wheel_version_offsets(paths: Mapping[str, Path], paper_table, variants: Mapp
     excess`` near 0) while the ``M1, M2`` group, which reads no wheel, stays. ``paths``: :func:`data_paths`."""
     rows = {}
     for label, wheels in variants.items():
-        ov = agpt.score_ov_mer_baselines(paths["ovmer"], paths["ov_store"], paths["wheels"], setting=setting,
-                                         wheels=wheels)
+        ov = ub.score_ov_mer_baselines(paths["ovmer"], paths["ov_store"], paths["wheels"], setting=setting,
+                                       wheels=wheels)
         rows[label] = group_offsets(ov, paper_table, groups)
     return pd.DataFrame(rows).T
 

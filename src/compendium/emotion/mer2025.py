@@ -48,8 +48,8 @@ import torch
 from torch import nn
 
 from compendium import data
-from compendium.emotion.affectgpt import load_openset_npz
 from compendium.emotion.metrics import ew_scores, mer2025_track1_scores, mer2025_track4_scores
+from compendium.emotion.unibench import load_descriptions, load_openset_npz
 from compendium.emotion.wheel import EmotionWheels
 from compendium.published import PublishedTable
 
@@ -76,7 +76,6 @@ __all__ = [
     "extract_openset",
     "goemotions_as_mer",
     "goemotions_track1",
-    "load_descriptions",
     "load_mer2025_track1",
     "merdes_lexicon_scores",
     "merfg_from_wheel_cells",
@@ -536,15 +535,6 @@ def postprocess_qwen(response: str) -> str:
     return response.strip().replace("\n", "").strip()
 
 
-def load_descriptions(path: str | Path) -> dict[str, str]:
-    """A ``name2reason`` npz (OV-MER / AffectGPT free-text outputs): sample name -> description.
-
-    These files hold a pickled dict, so they are read with ``allow_pickle=True``, and only from a file whose checksum
-    is registered (or with the opt-in ``COMPENDIUM_TRUST_PICKLE=1``)."""
-    with np.load(data.require_verified(path, "description file"), allow_pickle=True) as z:
-        return {str(k): str(v) for k, v in z["name2reason"].item().items()}
-
-
 def extract_openset(descriptions: Sequence[str], chat: Callable[[list[dict]], str]) -> list[str]:
     """MER-DES step 1: each description -> an OV label list string, with :data:`OPENSET_PROMPT` in one user turn
     (as ``get_completion_qwen_bacth``) and :func:`postprocess_qwen`. ``chat(messages) -> reply`` is the LLM."""
@@ -590,7 +580,7 @@ def merfg_published(ov_table, models: Sequence[str]):
 
 
 def merfg_measured(ov_scores: pd.DataFrame) -> dict:
-    """``{(model, column): value}`` of MER-FG from :func:`compendium.emotion.affectgpt.score_ov_mer_baselines`."""
+    """``{(model, column): value}`` of MER-FG from :func:`compendium.emotion.unibench.score_ov_mer_baselines`."""
     return {(model, column): value for model in ov_scores.index
             for column, value in merfg_from_wheel_cells(ov_scores.loc[model]).items()}
 

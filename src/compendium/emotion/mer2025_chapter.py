@@ -1,9 +1,9 @@
 """The steps of the MER2025 chapter (``notebooks/mer2025/mer2025.ipynb``), so that the notebook holds calls.
 
 Imported by that chapter only: the metrics, the baseline and its protocol live in :mod:`compendium.emotion.mer2025`
-(and the OV-MER scoring in :mod:`compendium.emotion.affectgpt`); this module resolves the chapter's data, picks the
-track-1 data source, builds its tables against the published data, draws its figures and writes the summary's
-sentences. Nothing here changes a computation of the chapter: seeds, recipes and their order are the notebook's.
+(and the OV-MER readers and scoring in :mod:`compendium.emotion.unibench`); this module resolves the chapter's data,
+picks the track-1 data source, builds its tables against the published data, draws its figures and writes the
+summary's sentences. Nothing here changes a computation of the chapter: seeds, recipes and their order are the notebook's.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import torch
 
 from compendium import published, verdicts
 from compendium.data import fetch
-from compendium.emotion import affectgpt as agpt
 from compendium.emotion import mer2025 as mer
+from compendium.emotion import unibench as ub
 from compendium.emotion.metrics import mer2024_ov_metric
 from compendium.emotion.wheel import EmotionWheels
 
@@ -211,7 +211,7 @@ def parser_lines(official: Mapping[str, float], literal: Mapping[str, float]) ->
 
 
 def compare_merfg(scores: pd.DataFrame, ov_table=None) -> pd.DataFrame:
-    """MER-FG of the OV-MER baselines (``scores``: :func:`compendium.emotion.affectgpt.score_ov_mer_baselines`)
+    """MER-FG of the OV-MER baselines (``scores``: :func:`compendium.emotion.unibench.score_ov_mer_baselines`)
     beside the values derived from the OV-MER table (default: the AffectGPT chapter's published ``ovmer``)."""
     ov_table = ov_table if ov_table is not None else published.load("affectgpt").table("ovmer")
     return verdicts.compare(mer.merfg_published(ov_table, list(scores.index)), mer.merfg_measured(scores),
@@ -238,7 +238,7 @@ def ovmerd_reference(ov_store: str | Path, ovmer_dir: str | Path) -> OvmerdRefer
     """Read :class:`OvmerdReference` from the MER2024 ``ov_store`` and the OV-MER output folders."""
     check = pd.read_csv(Path(ov_store) / "check-openset.csv", dtype=str, keep_default_na=False)
     labels = dict(zip(check["name"], check["openset"]))
-    chat_univi = agpt.load_openset_npz(Path(ovmer_dir) / f"{CHAT_UNIVI}-openset.npz")
+    chat_univi = ub.load_openset_npz(Path(ovmer_dir) / f"{CHAT_UNIVI}-openset.npz")
     return OvmerdReference(labels, chat_univi, [n for n in labels if n in chat_univi])
 
 
@@ -268,7 +268,7 @@ def merdes_scores(ovmer_dir: str | Path, ref: OvmerdReference, wheels: EmotionWh
 def merdes_example(ovmer_dir: str | Path, ref: OvmerdReference, wheels: EmotionWheels) -> str:
     """The first shared sample of Chat-UniVi: the lexicon extractor's labels, Qwen's and the truth, as one line."""
     name = ref.names[0]
-    text = mer.load_descriptions(Path(ovmer_dir) / f"{CHAT_UNIVI}.npz")[name]
+    text = ub.load_descriptions(Path(ovmer_dir) / f"{CHAT_UNIVI}.npz")[name]
     return (f"Chat-UniVi, {name} → lexicon: {mer.extract_wheel_labels(text, mer.emotion_lexicon(wheels))} "
             f"| Qwen: {ref.chat_univi[name]} | truth: {ref.labels[name]}")
 
@@ -305,7 +305,7 @@ def llm_extraction(ovmer_dir: str | Path, ref: OvmerdReference, wheels: EmotionW
         return None
     if load is None:
         from compendium.emotion.backbones import load_chat_lm as load
-    desc = mer.load_descriptions(Path(ovmer_dir) / f"{CHAT_UNIVI}.npz")
+    desc = ub.load_descriptions(Path(ovmer_dir) / f"{CHAT_UNIVI}.npz")
     names = sorted(n for n in desc if n in ref.labels and n in ref.chat_univi)[:des_samples]
     extractor = load(des_model)
     ours = mer.extract_openset([desc[n] for n in names],
