@@ -237,14 +237,3 @@ def test_readings_state_the_counts():
     text = agpt.table2_reading(cells, rules, "best-on-test")
     assert "2 of the row's 3 cells" in text and "2 exact" in text and "1.50 points" in text and "up to 2.00" in text
     assert "points per dataset" not in agpt.table2_reading(cells, rules, "last")
-    cols = list(agpt.MAP_COLUMNS) + list(agpt.WHEEL_COLUMNS)
-    ov_cells = pd.DataFrame({"column": cols, "reproduced": 1.0, "difference": [0.1] * 11 + [-0.1],
-                             "verdict": ["exact"] + ["differs"] * 11})
-    offsets = pd.DataFrame({"within_model": 0.5, "se": 0.1}, index=cols)
-    offsets.loc[["W4 L1", "W4 L2"], "within_model"] = 0.02
-    effects = pd.Series([-0.5, 0.5, 1.0])
-    ablation = pd.DataFrame({"M2": [0.1, 1.5, -0.9]}, index=["all", "run 1", "run 2"])
-    text = agpt.ovmer_reading(ov_cells, offsets, effects, ablation)
-    assert "12 measured cells" in text and "1 is exact" in text and "11 differ" in text and "92 %" in text
-    assert "+0.50 to +0.50" in text and "wheel 4 +0.02" in text and "never closer than 0.90" in text
-    assert "2 of 3" in text

@@ -266,8 +266,8 @@ def summary_texts(published_row: Mapping[str, float], checkpoint_rule: str) -> d
 
 def ovmer_reading(cells: pd.DataFrame, offsets: pd.DataFrame, effects: pd.Series, ablation: pd.DataFrame) -> str:
     """Markdown: the OV-MER comparison against the paper's ± std bands, and what the residual decomposition, the
-    synonym-map ablation and the published versions of the wheel files show (replaces ``agpt.ovmer_reading``,
-    written before the ± std was transcribed and before the 2026 word-form file was found)."""
+    synonym-map ablation and the published versions of the wheel files show (it replaced an earlier reading in the
+    scoring module, written before the ± std was transcribed and before the 2026 word-form file was found)."""
     measured = cells[cells["reproduced"].notna() & (cells["column"] != "M-avg")]
     counts = measured["verdict"].value_counts()
     above = float((measured["difference"] > 0).mean())
