@@ -1,4 +1,4 @@
-"""The AffectGPT chapter's steps (``compendium.emotion.affectgpt_chapter``) on small hand-made inputs.
+"""The AffectGPT chapter's steps (``compendium.emotion.affectgpt.chapter``) on small hand-made inputs.
 
 The published tables are the real ``affectgpt.yaml`` (it ships with the package); scores, label folders and
 wheels are made here, so no data download is needed.
@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from compendium import published, verdicts
-from compendium.emotion import affectgpt as agpt
-from compendium.emotion import affectgpt_chapter as chapter
+from compendium.emotion.affectgpt import chapter
+from compendium.emotion.affectgpt import experiments as agpt
 from compendium.emotion.metrics import hit_rate
 
 from .toy import WHEEL_A, toy_wheels

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from compendium import published, verdicts
-from compendium.emotion import affectgpt as agpt
-from compendium.emotion.affectgpt import best_checkpoints, score_affectgpt, score_affectgpt_on_ovmerd
+from compendium.emotion.affectgpt import experiments as agpt
+from compendium.emotion.affectgpt.experiments import (best_checkpoints, score_affectgpt,
+                                                    score_affectgpt_on_ovmerd)
 from compendium.emotion.metrics import ew_scores, mer2024_ov_metric
 from compendium.emotion.unibench import (
     OV_MER_MODELS,

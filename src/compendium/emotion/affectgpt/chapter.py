@@ -1,9 +1,10 @@
 """The steps of the AffectGPT chapter (``notebooks/affectgpt/mer_unibench.ipynb``), so that the notebook holds calls.
 
-Imported by that chapter only: the scoring itself lives in :mod:`compendium.emotion.affectgpt` (the readers and the
-OV-MER scoring it shares with the MER2025 and Emotion-Qwen chapters in :mod:`compendium.emotion.unibench`); this
-module resolves the chapter's data, builds its tables against the published data, draws its figures and writes the
-summary's sentences. Nothing here changes a computation of the chapter.
+Imported by that chapter only: the scoring itself lives in :mod:`compendium.emotion.affectgpt.experiments` (the
+readers and the OV-MER scoring it shares with the MER2025 and Emotion-Qwen chapters in
+:mod:`compendium.emotion.unibench`); this module resolves the chapter's data, builds its tables against the
+published data, draws its figures and writes the summary's sentences. Nothing here changes a computation of the
+chapter.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import pandas as pd
 
 from compendium import published, verdicts
 from compendium.data import fetch
-from compendium.emotion import affectgpt as agpt
 from compendium.emotion import unibench as ub
+from compendium.emotion.affectgpt import experiments as agpt
 from compendium.emotion.metrics import hit_rate, sentiment_scores
 from compendium.emotion.wheel import (EmotionWheels, build_format_mapping, build_raw_mapping, read_format_table,
                                       read_synonym_runs, read_wheel)
@@ -29,10 +30,11 @@ DATA_KEYS = {"outputs": "emotion/affectgpt/output", "labels": "emotion/mertools/
              "ov_store": "emotion/mertools/MER2024/ov_store"}
 #: The words whose mapping the chapter shows in every wheel.
 PROBE = ("happy", "angry", "worried", "fear", "surprise", "neutral")
-#: Subsets of ``synonym.xlsx``'s eight GPT runs for :func:`compendium.emotion.affectgpt.synonym_run_ablation`.
+#: Subsets of ``synonym.xlsx``'s eight GPT runs for
+#: :func:`compendium.emotion.affectgpt.experiments.synonym_run_ablation`.
 SYNONYM_SUBSETS = {"all 8 (released)": tuple(range(1, 9)), **{f"run {k} only": (k,) for k in range(1, 9)},
                    "runs 1-2": (1, 2), "runs 1-4": (1, 2, 3, 4)}
-#: The Table 2 cells of :data:`~compendium.emotion.affectgpt.TABLE2_ROW` recomputable from public labels.
+#: The Table 2 cells of :data:`~compendium.emotion.affectgpt.experiments.TABLE2_ROW` recomputable from public labels.
 RECOMPUTABLE_CELLS = 7
 
 
@@ -104,7 +106,7 @@ def plot_checkpoints(grid: pd.DataFrame):
 @dataclass
 class Table2:
     """Table 2 against the paper: ``cells`` (every row, from :func:`compendium.verdicts.compare`), ``mine`` (the
-    cells of :data:`~compendium.emotion.affectgpt.TABLE2_ROW`), ``reproduced`` (its measured cells) and
+    cells of :data:`~compendium.emotion.affectgpt.experiments.TABLE2_ROW`), ``reproduced`` (its measured cells) and
     ``published_row`` (the paper's values of that row by column)."""
 
     cells: pd.DataFrame
@@ -115,7 +117,7 @@ class Table2:
 
 def compare_table2(paper, scores: pd.DataFrame, labels_dir: str | Path, checkpoint_rule: str) -> Table2:
     """Table 2 of ``paper`` (``published.load("affectgpt")``) beside the row recomputed from ``scores``
-    (:func:`~compendium.emotion.affectgpt.score_affectgpt`) with ``checkpoint_rule``."""
+    (:func:`~compendium.emotion.affectgpt.experiments.score_affectgpt`) with ``checkpoint_rule``."""
     table2 = paper.table("table2")
     chosen = agpt.choose_checkpoints(scores, checkpoint_rule)
     missing = ub.missing_labels(labels_dir)
@@ -125,7 +127,7 @@ def compare_table2(paper, scores: pd.DataFrame, labels_dir: str | Path, checkpoi
     cells = verdicts.compare(table2, reproduced, scale="paper",
                              default_reason=verdicts.not_run("no per-sample outputs published for this model",
                                                              kind="unpublished").reason,
-                             rule="compendium.emotion.affectgpt.table2_measured")
+                             rule="compendium.emotion.affectgpt.experiments.table2_measured")
     return Table2(cells, cells[cells.row == agpt.TABLE2_ROW], reproduced, published_row)
 
 
@@ -169,7 +171,8 @@ def plot_ovmer(cells: pd.DataFrame):
 
 def ovmer_residuals(ov: pd.DataFrame, paper) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """The OV-MER residuals split: ``(published, offsets, effects)``: the paper's metric columns for the models of
-    ``ov``, :func:`~compendium.emotion.affectgpt.ovmer_offsets` and :func:`~compendium.emotion.affectgpt.model_effects`."""
+    ``ov``, :func:`~compendium.emotion.affectgpt.experiments.ovmer_offsets` and
+    :func:`~compendium.emotion.affectgpt.experiments.model_effects`."""
     measured = ov.drop(columns=["n", "M-avg"])
     published_table = paper.table("ovmer").wide().loc[ov.index]
     return (published_table, agpt.ovmer_offsets(measured, published_table),
@@ -178,7 +181,8 @@ def ovmer_residuals(ov: pd.DataFrame, paper) -> tuple[pd.DataFrame, pd.DataFrame
 
 def synonym_ablation(paths: Mapping[str, Path], published_table: pd.DataFrame, setting: str,
                      subsets: Mapping[str, tuple[int, ...]] = SYNONYM_SUBSETS) -> pd.DataFrame:
-    """:func:`~compendium.emotion.affectgpt.synonym_run_ablation` on the chapter's folders (:func:`data_paths`)."""
+    """:func:`~compendium.emotion.affectgpt.experiments.synonym_run_ablation` on the chapter's folders
+    (:func:`data_paths`)."""
     return agpt.synonym_run_ablation(paths["ovmer"], paths["ov_store"], paths["wheels"], published_table, subsets,
                                      setting=setting)
 
