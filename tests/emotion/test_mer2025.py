@@ -1,4 +1,5 @@
-"""MER2025 (compendium.emotion.mer2025): the track-1 baseline model and protocol, MER-FG / MER-DES glue, loaders.
+"""MER2025 (compendium.emotion.mer2025.experiments): the track-1 baseline model and protocol, MER-FG / MER-DES glue,
+loaders.
 
 Every expected value is worked out by hand in the comments."""
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from compendium.emotion import mer2025 as m
+from compendium.emotion.mer2025 import experiments as m
 
 from .toy import toy_wheels
 

@@ -1,4 +1,4 @@
-"""The MER2025 chapter's steps (``compendium.emotion.mer2025_chapter``) on small hand-made inputs.
+"""The MER2025 chapter's steps (``compendium.emotion.mer2025.chapter``) on small hand-made inputs.
 
 The published tables are the real ``mer2025.yaml`` / ``affectgpt.yaml`` (they ship with the package); data
 folders, label lists, descriptions and the language model are made here, so no download is needed.
@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from compendium import published
-from compendium.emotion import mer2025 as mer
-from compendium.emotion import mer2025_chapter as chapter
+from compendium.emotion.mer2025 import chapter
+from compendium.emotion.mer2025 import experiments as mer
 
 from .toy import WHEEL_A, toy_wheels
 
@@ -194,7 +194,7 @@ def test_merfg_against_the_ovmer_table():
     scores = ov_table.wide().loc[["Otter", "Chat-UniVi"], WHEEL_COLS].astype(float)
     cells = chapter.compare_merfg(scores)
     assert len(cells) == 6 and cells.difference.abs().max() < 1e-9
-    assert set(cells.rule) == {"compendium.emotion.mer2025.merfg_measured"}
+    assert set(cells.rule) == {"compendium.emotion.mer2025.experiments.merfg_measured"}
     assert chapter.compare_merfg(scores, ov_table).equals(cells)
     wide = chapter.merfg_wide(cells)
     assert list(wide.index) == ["Otter", "Chat-UniVi"] and wide[("difference", "L1")].abs().max() == 0

@@ -1,9 +1,10 @@
 """The steps of the MER2025 chapter (``notebooks/mer2025/mer2025.ipynb``), so that the notebook holds calls.
 
-Imported by that chapter only: the metrics, the baseline and its protocol live in :mod:`compendium.emotion.mer2025`
-(and the OV-MER readers and scoring in :mod:`compendium.emotion.unibench`); this module resolves the chapter's data,
-picks the track-1 data source, builds its tables against the published data, draws its figures and writes the
-summary's sentences. Nothing here changes a computation of the chapter: seeds, recipes and their order are the notebook's.
+Imported by that chapter only: the metrics, the baseline and its protocol live in
+:mod:`compendium.emotion.mer2025.experiments` (and the OV-MER readers and scoring in
+:mod:`compendium.emotion.unibench`); this module resolves the chapter's data, picks the track-1 data source, builds
+its tables against the published data, draws its figures and writes the summary's sentences. Nothing here changes a
+computation of the chapter: seeds, recipes and their order are the notebook's.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import torch
 
 from compendium import published, verdicts
 from compendium.data import fetch
-from compendium.emotion import mer2025 as mer
 from compendium.emotion import unibench as ub
+from compendium.emotion.mer2025 import experiments as mer
 from compendium.emotion.metrics import mer2024_ov_metric
 from compendium.emotion.wheel import EmotionWheels
 
@@ -108,7 +109,7 @@ def describe_track1(data: mer.Track1Data, settings: Mapping[str, Sequence[str]])
 
 def random_search(data: mer.Track1Data, settings: Mapping[str, Sequence[str]], num_runs: int, num_epochs: int,
                   seed: int, log: Callable[[str], None] | None = print) -> tuple[pd.DataFrame, dict]:
-    """:func:`compendium.emotion.mer2025.random_search`, with its duration given to ``log``."""
+    """:func:`compendium.emotion.mer2025.experiments.random_search`, with its duration given to ``log``."""
     t0 = time.time()
     runs, results = mer.random_search(data, settings, num_runs, num_epochs, seed, log=log)
     if log is not None:
@@ -171,7 +172,7 @@ def compare_semi(paper, data: mer.Track1Data, results: Mapping, settings: Mappin
     return verdicts.compare(paper.table("semi"), semi_rep, scale=scale,
                             scale_reason="" if scale == "paper" else data.origin,
                             default_reason=verdicts.not_run(reason, kind="data").reason,
-                            rule="compendium.emotion.mer2025.cross_validate")
+                            rule="compendium.emotion.mer2025.experiments.cross_validate")
 
 
 def side_table(runs: pd.DataFrame, data: mer.Track1Data) -> pd.DataFrame:
@@ -184,7 +185,7 @@ def side_table(runs: pd.DataFrame, data: mer.Track1Data) -> pd.DataFrame:
 def write_submission(features: str, data: mer.Track1Data, results: Mapping, submission_csv: str,
                      log: Callable[[str], None] = print) -> Path | None:
     """With real MER2025 test features and a ``submission_csv``, the CodaLab submission of the best run
-    (:func:`compendium.emotion.mer2025.write_submission`); otherwise nothing."""
+    (:func:`compendium.emotion.mer2025.experiments.write_submission`); otherwise nothing."""
     if not (features == "mer2025" and len(data.test) and submission_csv):
         return None
     path = mer.write_submission(data.test_names, best_run(results)[1].test_outputs, submission_csv)
@@ -215,7 +216,7 @@ def compare_merfg(scores: pd.DataFrame, ov_table=None) -> pd.DataFrame:
     beside the values derived from the OV-MER table (default: the AffectGPT chapter's published ``ovmer``)."""
     ov_table = ov_table if ov_table is not None else published.load("affectgpt").table("ovmer")
     return verdicts.compare(mer.merfg_published(ov_table, list(scores.index)), mer.merfg_measured(scores),
-                            scale="paper", rule="compendium.emotion.mer2025.merfg_measured")
+                            scale="paper", rule="compendium.emotion.mer2025.experiments.merfg_measured")
 
 
 def merfg_wide(cells: pd.DataFrame) -> pd.DataFrame:
@@ -244,8 +245,9 @@ def ovmerd_reference(ov_store: str | Path, ovmer_dir: str | Path) -> OvmerdRefer
 
 def merfg_direct_check(ref: OvmerdReference, wheels: EmotionWheels, scores: pd.DataFrame,
                        model: str = "Chat-UniVi") -> str:
-    """MER-FG of ``model``'s published lists scored directly (:func:`compendium.emotion.mer2025.merfg_scores`);
-    its L1 must equal the per-wheel route of ``scores`` (``AssertionError`` otherwise)."""
+    """MER-FG of ``model``'s published lists scored directly
+    (:func:`compendium.emotion.mer2025.experiments.merfg_scores`); its L1 must equal the per-wheel route of ``scores``
+    (``AssertionError`` otherwise)."""
     direct = mer.merfg_scores([ref.labels[n] for n in ref.names], [ref.chat_univi[n] for n in ref.names], wheels)
     assert abs(100 * direct["L1"] - mer.merfg_measured(scores)[(model, "L1")]) < 1e-9, "the two MER-FG routes differ"
     return f"{model} MER-FG: L1 {100 * direct['L1']:.2f}, L2 {100 * direct['L2']:.2f}, mean {100 * direct['mean']:.2f}"
@@ -253,7 +255,7 @@ def merfg_direct_check(ref: OvmerdReference, wheels: EmotionWheels, scores: pd.D
 
 def merdes_scores(ovmer_dir: str | Path, ref: OvmerdReference, wheels: EmotionWheels, models: Sequence[str],
                   scopes: Sequence[str] = ("wheel", "all"), log: Callable[[str], None] | None = print) -> dict:
-    """MER-DES with the lexicon extractor for each lexicon scope (:func:`compendium.emotion.mer2025.
+    """MER-DES with the lexicon extractor for each lexicon scope (:func:`compendium.emotion.mer2025.experiments.
     merdes_lexicon_scores`), by scope; ``log`` gets how many extractions ran and how long they took."""
     t0 = time.time()
     merdes = {scope: mer.merdes_lexicon_scores(ovmer_dir, ref.labels, wheels, list(models), scope=scope)
