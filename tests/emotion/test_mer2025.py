@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from compendium.emotion.mer2025 import experiments as m
+from compendium.emotion.mer2025.model import AttentionFusion, MLPEncoder
 
 from .toy import toy_wheels
 
@@ -28,7 +29,7 @@ def _one_thread():
 
 def test_fusion_weights_are_raw_not_softmax():
     torch.manual_seed(0)
-    model = m.AttentionFusion([3, 3, 3], hidden_dim=4, dropout=0.0)
+    model = AttentionFusion([3, 3, 3], hidden_dim=4, dropout=0.0)
     # Force fc_att to output the constant weights (2, -1, 0.5): a softmax could never give a negative weight.
     with torch.no_grad():
         model.fc_att.weight.zero_()
@@ -44,7 +45,7 @@ def test_fusion_weights_are_raw_not_softmax():
 
 
 def test_mlp_encoder_layout():
-    enc = m.MLPEncoder(7, 5, dropout=0.5)
+    enc = MLPEncoder(7, 5, dropout=0.5)
     names = [n for n, _ in enc.named_parameters()]
     assert names == ["linear_1.weight", "linear_1.bias", "linear_2.weight", "linear_2.bias", "linear_3.weight",
                      "linear_3.bias"]

@@ -17,6 +17,7 @@ import torch
 from compendium import published
 from compendium.emotion.mer2025 import chapter
 from compendium.emotion.mer2025 import experiments as mer
+from compendium.emotion.mer2025.model import AttentionFusion
 
 from .toy import WHEEL_A, toy_wheels
 
@@ -60,7 +61,7 @@ def test_hand_checks():
 def test_fusion_demo_is_seeded_and_describes_the_model():
     text = chapter.fusion_demo(0, dims=(3, 2, 2), hidden_dim=4, batch=4)
     assert text == chapter.fusion_demo(0, dims=(3, 2, 2), hidden_dim=4, batch=4)
-    n = sum(p.numel() for p in mer.AttentionFusion([3, 2, 2], hidden_dim=4).parameters())
+    n = sum(p.numel() for p in AttentionFusion([3, 2, 2], hidden_dim=4).parameters())
     lines = text.splitlines()
     assert lines[0].startswith(f"parameters: {n:,}  (")
     assert lines[1] == "fused (4, 4), logits (4, 6), raw weights (4, 3)"

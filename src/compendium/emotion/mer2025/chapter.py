@@ -1,8 +1,8 @@
 """The steps of the MER2025 chapter (``notebooks/mer2025/mer2025.ipynb``), so that the notebook holds calls.
 
-Imported by that chapter only: the metrics, the baseline and its protocol live in
-:mod:`compendium.emotion.mer2025.experiments` (and the OV-MER readers and scoring in
-:mod:`compendium.emotion.unibench`); this module resolves the chapter's data, picks the track-1 data source, builds
+Imported by that chapter only: the metrics and the baseline's protocol live in
+:mod:`compendium.emotion.mer2025.experiments`, the baseline in :mod:`compendium.emotion.mer2025.model` (and the OV-MER
+readers and scoring in :mod:`compendium.emotion.unibench`); this module resolves the chapter's data, picks the track-1 data source, builds
 its tables against the published data, draws its figures and writes the summary's sentences. Nothing here changes a
 computation of the chapter: seeds, recipes and their order are the notebook's.
 """
@@ -22,6 +22,7 @@ from compendium import published, verdicts
 from compendium.data import fetch
 from compendium.emotion import unibench as ub
 from compendium.emotion.mer2025 import experiments as mer
+from compendium.emotion.mer2025.model import AttentionFusion
 from compendium.emotion.metrics import mer2024_ov_metric
 from compendium.emotion.wheel import EmotionWheels
 
@@ -67,7 +68,7 @@ def fusion_demo(seed: int, dims: Sequence[int] = (1024, 768, 768), hidden_dim: i
     """The baseline on ``batch`` random inputs (after ``torch.manual_seed(seed)``): its size, its outputs' shapes
     and its raw fusion weights (rows need not sum to 1), as text."""
     torch.manual_seed(seed)
-    demo = mer.AttentionFusion(list(dims), hidden_dim=hidden_dim, dropout=0.3)
+    demo = AttentionFusion(list(dims), hidden_dim=hidden_dim, dropout=0.3)
     demo.eval()
     fused, logits, w = demo([torch.randn(batch, d) for d in dims])
     return (f"parameters: {sum(p.numel() for p in demo.parameters()):,}  (HUBERT-large 1024 + RoBERTa-base 768 + "
