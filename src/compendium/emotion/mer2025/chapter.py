@@ -2,9 +2,9 @@
 
 Imported by that chapter only: the metrics and the baseline's protocol live in
 :mod:`compendium.emotion.mer2025.experiments`, the baseline in :mod:`compendium.emotion.mer2025.model` (and the OV-MER
-readers and scoring in :mod:`compendium.emotion.unibench`); this module resolves the chapter's data, picks the track-1 data source, builds
-its tables against the published data, draws its figures and writes the summary's sentences. Nothing here changes a
-computation of the chapter: seeds, recipes and their order are the notebook's.
+readers and scoring in :mod:`compendium.emotion.unibench`); this module resolves the chapter's data, picks the
+track-1 data source, builds its tables against the published data, draws its figures and writes the summary's
+sentences. Nothing here changes a computation of the chapter: seeds, recipes and their order are the notebook's.
 """
 
 from __future__ import annotations
