@@ -177,7 +177,7 @@ def _registry_pointing_at(monkeypatch, url: str, keys: list[str], **source_field
 
 def test_unregistered_checkpoint_is_ignored_with_a_warning_and_reported(shared_data, isolated, capsys):
     from compendium.cli import main as cli_main
-    from compendium.emotion import affectgpt
+    from compendium.emotion import unibench
 
     root, _ = isolated
     shutil.copytree(shared_data / AFFECTGPT_SIMS, root / AFFECTGPT_SIMS)
@@ -185,7 +185,7 @@ def test_unregistered_checkpoint_is_ignored_with_a_warning_and_reported(shared_d
     phantom = run_dir / "checkpoint_000065_loss_0.400-openset.npz"
     shutil.copyfile(next(run_dir.glob("checkpoint_000060_*-openset.npz")), phantom)
     with pytest.warns(UserWarning, match="unregistered checkpoint.*checkpoint_000065"):
-        found = affectgpt.find_checkpoints(root / "emotion/affectgpt/output", "SIMS")
+        found = unibench.find_checkpoints(root / "emotion/affectgpt/output", "SIMS")
     assert found["checkpoint"].tolist() == [30, 35, 40, 45, 50, 55, 60]
     assert data.unregistered_files() == [phantom]
     with warnings.catch_warnings():
@@ -198,20 +198,20 @@ def test_unregistered_checkpoint_is_ignored_with_a_warning_and_reported(shared_d
 def test_pickled_label_file_must_be_registered(shared_data, tmp_path, monkeypatch):
     import numpy as np
 
-    from compendium.emotion import affectgpt
+    from compendium.emotion import unibench
 
     labels = tmp_path / "dataset"
     (labels / "sims-process").mkdir(parents=True)
     corpus = {"s1": {"val": 1.0}, "s2": {"val": -1.0}}
     np.savez(labels / "sims-process" / "label.npz", test_corpus=np.array(corpus, dtype=object))
     with pytest.raises(data.ChecksumError, match="refusing to unpickle.*COMPENDIUM_TRUST_PICKLE=1"):
-        affectgpt.load_merbench_labels(labels, "SIMS")
+        unibench.load_merbench_labels(labels, "SIMS")
     monkeypatch.setenv("COMPENDIUM_TRUST_PICKLE", "1")  # the documented opt-in for a file of your own
     with pytest.warns(UserWarning, match="unverified"):
-        assert affectgpt.load_merbench_labels(labels, "SIMS") == {"s1": 1.0, "s2": -1.0}
+        assert unibench.load_merbench_labels(labels, "SIMS") == {"s1": 1.0, "s2": -1.0}
     monkeypatch.delenv("COMPENDIUM_TRUST_PICKLE")
     registered = shared_data / "emotion/mertools/MERBench/dataset"
-    assert len(affectgpt.load_merbench_labels(registered, "SIMS")) == 457  # the registered file is read
+    assert len(unibench.load_merbench_labels(registered, "SIMS")) == 457  # the registered file is read
 
 
 def test_checkpoints_load_weights_only_unless_verified_or_opted_in(tmp_path, monkeypatch):

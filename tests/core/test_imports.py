@@ -15,8 +15,10 @@ def _rel(paths):
 
 def test_code_imports_survive_magics_and_aliases():
     code = 'import sys\nif "google.colab" in sys.modules:\n    %pip install -q x\n' \
-           "\n\n# --- cell ---\nfrom compendium import published, verdicts\nfrom compendium.emotion import eibench as eb\n"
-    assert {"compendium.published", "compendium.verdicts", "compendium.emotion.eibench"} <= imports.code_imports(code)
+           "\n\n# --- cell ---\nfrom compendium import published, verdicts\n" \
+           "from compendium.emotion.eibench import experiments as eb\n"
+    expected = {"compendium.published", "compendium.verdicts", "compendium.emotion.eibench.experiments"}
+    assert expected <= imports.code_imports(code)
 
 
 def test_closure_follows_imports_of_imports():

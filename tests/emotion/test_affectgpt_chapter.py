@@ -1,4 +1,4 @@
-"""The AffectGPT chapter's steps (``compendium.emotion.affectgpt_chapter``) on small hand-made inputs.
+"""The AffectGPT chapter's steps (``compendium.emotion.affectgpt.chapter``) on small hand-made inputs.
 
 The published tables are the real ``affectgpt.yaml`` (it ships with the package); scores, label folders and
 wheels are made here, so no data download is needed.
@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from compendium import published, verdicts
-from compendium.emotion import affectgpt as agpt
-from compendium.emotion import affectgpt_chapter as chapter
+from compendium.emotion.affectgpt import chapter
+from compendium.emotion.affectgpt import experiments as agpt
 from compendium.emotion.metrics import hit_rate
 
 from .toy import WHEEL_A, toy_wheels
@@ -146,7 +146,7 @@ def ov(paper):
 
 def test_ovmer_comparison_residuals_and_figures(paper, ov):
     cells = chapter.compare_ovmer(paper, ov)
-    assert set(cells.rule) == {"compendium.emotion.affectgpt.score_ov_mer_baselines"}
+    assert set(cells.rule) == {"compendium.emotion.unibench.score_ov_mer_baselines"}
     otter = cells[(cells.row == "Otter") & (cells.column == "W1 L1")].iloc[0]
     assert otter.verdict == "differs" and otter.difference == pytest.approx(1.5)
     assert (cells[(cells.row == "Otter") & (cells.column == "GPT")].verdict == "not run here").all()
@@ -242,7 +242,7 @@ def test_wheel_version_offsets_rescores_each_variant(monkeypatch, paper, shifted
         seen.append((output_dir, ov_store_dir, wheel_dir, setting, wheels))
         return shifted + (1.0 if wheels == "newer" else 0.0)
 
-    monkeypatch.setattr(chapter.agpt, "score_ov_mer_baselines", fake)
+    monkeypatch.setattr(chapter.ub, "score_ov_mer_baselines", fake)
     paths = {"ovmer": Path("o"), "ov_store": Path("s"), "wheels": Path("w")}
     table = chapter.wheel_version_offsets(paths, paper.table("ovmer"), {"released": "released", "newer": "newer"},
                                           setting="subtitle")

@@ -1,4 +1,5 @@
-"""EIBench (compendium.emotion.eibench): the judge scorer as written and corrected, human evaluation, statistics.
+"""EIBench (compendium.emotion.eibench.experiments): the judge scorer as written and corrected, human evaluation,
+statistics.
 
 Expected values are worked out in the comments; the real-data tests pin the counts of the published files."""
 
@@ -9,7 +10,7 @@ import math
 import pandas as pd
 import pytest
 
-from compendium.emotion import eibench as e
+from compendium.emotion.eibench import experiments as e
 
 HAPPY = "CAER-S/train/Happy/0001.png"
 HAPPY2 = "CAER-S/train/Happy/0002.png"
@@ -271,7 +272,7 @@ def test_claim_complex_gap_every_branch():
     floor = _gap(0.6, 0.4, floor_gap=-0.1)
     assert floor.verdict[0] == "inconclusive" and "above their floor" in floor.reason[0]
     cell = _gap(0.6, 0.4).iloc[0]
-    assert cell.rule == "compendium.emotion.eibench.claim_complex_gap" and cell.scale == "substitute"
+    assert cell.rule == "compendium.emotion.eibench.experiments.claim_complex_gap" and cell.scale == "substitute"
     assert {p["name"] for p in cell.preconditions} == {
         "judge validated", "enough questions", "basic answers above their floor", "complex answers above their floor"}
 

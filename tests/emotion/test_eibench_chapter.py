@@ -1,4 +1,4 @@
-"""The EIBench chapter's steps (``compendium.emotion.eibench_chapter``) on small hand-made inputs.
+"""The EIBench chapter's steps (``compendium.emotion.eibench.chapter``) on small hand-made inputs.
 
 The published tables are the real ``eibench.yaml`` (it ships with the package), or copies of its frames with the
 values a toy input gives; the benchmark files, the judge, the encoder and the vision-language model are made here,
@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from compendium import published
-from compendium.emotion import eibench as eib
-from compendium.emotion import eibench_chapter as chapter
+from compendium.emotion.eibench import chapter
+from compendium.emotion.eibench import experiments as eib
 
 matplotlib.use("Agg")
 

@@ -12,18 +12,18 @@ import pandas as pd
 import pytest
 
 from compendium import published, verdicts
-from compendium.emotion import affectgpt as agpt
-from compendium.emotion.affectgpt import (
+from compendium.emotion.affectgpt import experiments as agpt
+from compendium.emotion.affectgpt.experiments import (best_checkpoints, score_affectgpt,
+                                                    score_affectgpt_on_ovmerd)
+from compendium.emotion.metrics import ew_scores, mer2024_ov_metric
+from compendium.emotion.unibench import (
     OV_MER_MODELS,
-    best_checkpoints,
+    UNIBENCH,
     find_checkpoints,
     load_merbench_labels,
     missing_labels,
-    score_affectgpt,
-    score_affectgpt_on_ovmerd,
     score_ov_mer_baselines,
 )
-from compendium.emotion.metrics import ew_scores, mer2024_ov_metric
 from compendium.emotion.wheel import EmotionWheels
 
 RECOMPUTABLE = ["MER2023", "MELD", "IEMOCAP", "MOSI", "MOSEI", "SIMS", "SIMSv2"]
@@ -181,10 +181,10 @@ def test_choose_checkpoints_every_rule():
 
 
 def test_table2_measured_not_run_and_mean():
-    chosen = pd.DataFrame({"dataset": list(agpt.UNIBENCH), "score": [float(i) for i in range(9)]})
+    chosen = pd.DataFrame({"dataset": list(UNIBENCH), "score": [float(i) for i in range(9)]})
     chosen.loc[chosen.dataset.isin(["MER2024", "OV-MERD+"]), "score"] = float("nan")
     missing = pd.DataFrame({"dataset": ["MER2024", "OV-MERD+"], "expected": ["a", "b"], "hosted": ["Baidu A", "Baidu B"]})
-    paper_row = {name: 100.0 for name in agpt.UNIBENCH}
+    paper_row = {name: 100.0 for name in UNIBENCH}
     cells = agpt.table2_measured(chosen, missing, paper_row)
     row = agpt.TABLE2_ROW
     assert cells[(row, "MELD")] == 2.0
@@ -238,14 +238,3 @@ def test_readings_state_the_counts():
     text = agpt.table2_reading(cells, rules, "best-on-test")
     assert "2 of the row's 3 cells" in text and "2 exact" in text and "1.50 points" in text and "up to 2.00" in text
     assert "points per dataset" not in agpt.table2_reading(cells, rules, "last")
-    cols = list(agpt.MAP_COLUMNS) + list(agpt.WHEEL_COLUMNS)
-    ov_cells = pd.DataFrame({"column": cols, "reproduced": 1.0, "difference": [0.1] * 11 + [-0.1],
-                             "verdict": ["exact"] + ["differs"] * 11})
-    offsets = pd.DataFrame({"within_model": 0.5, "se": 0.1}, index=cols)
-    offsets.loc[["W4 L1", "W4 L2"], "within_model"] = 0.02
-    effects = pd.Series([-0.5, 0.5, 1.0])
-    ablation = pd.DataFrame({"M2": [0.1, 1.5, -0.9]}, index=["all", "run 1", "run 2"])
-    text = agpt.ovmer_reading(ov_cells, offsets, effects, ablation)
-    assert "12 measured cells" in text and "1 is exact" in text and "11 differ" in text and "92 %" in text
-    assert "+0.50 to +0.50" in text and "wheel 4 +0.02" in text and "never closer than 0.90" in text
-    assert "2 of 3" in text

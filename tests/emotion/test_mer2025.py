@@ -1,4 +1,5 @@
-"""MER2025 (compendium.emotion.mer2025): the track-1 baseline model and protocol, MER-FG / MER-DES glue, loaders.
+"""MER2025 (compendium.emotion.mer2025.experiments): the track-1 baseline model and protocol, MER-FG / MER-DES glue,
+loaders.
 
 Every expected value is worked out by hand in the comments."""
 
@@ -11,7 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from compendium.emotion import mer2025 as m
+from compendium.emotion.mer2025 import experiments as m
+from compendium.emotion.mer2025.model import AttentionFusion, MLPEncoder
 
 from .toy import toy_wheels
 
@@ -27,7 +29,7 @@ def _one_thread():
 
 def test_fusion_weights_are_raw_not_softmax():
     torch.manual_seed(0)
-    model = m.AttentionFusion([3, 3, 3], hidden_dim=4, dropout=0.0)
+    model = AttentionFusion([3, 3, 3], hidden_dim=4, dropout=0.0)
     # Force fc_att to output the constant weights (2, -1, 0.5): a softmax could never give a negative weight.
     with torch.no_grad():
         model.fc_att.weight.zero_()
@@ -43,7 +45,7 @@ def test_fusion_weights_are_raw_not_softmax():
 
 
 def test_mlp_encoder_layout():
-    enc = m.MLPEncoder(7, 5, dropout=0.5)
+    enc = MLPEncoder(7, 5, dropout=0.5)
     names = [n for n, _ in enc.named_parameters()]
     assert names == ["linear_1.weight", "linear_1.bias", "linear_2.weight", "linear_2.bias", "linear_3.weight",
                      "linear_3.bias"]
@@ -177,10 +179,10 @@ def test_load_mer2025_track1_layout(tmp_path, monkeypatch):
 
 def test_load_descriptions_pairs_with_published_extraction(shared_data):
     # MER-DES on the OV-MER release: the free-text descriptions and Qwen2.5's label lists cover the same 332 samples
-    from compendium.emotion.affectgpt import load_openset_npz
+    from compendium.emotion.unibench import load_descriptions, load_openset_npz
 
     base = shared_data / "emotion/ov-mer/output/results-ovmerd/Chat-UniVi"
-    desc = m.load_descriptions(base / "output-reason-7b-nosubtitle-addsub-eng.npz")
+    desc = load_descriptions(base / "output-reason-7b-nosubtitle-addsub-eng.npz")
     lists = load_openset_npz(base / "output-reason-7b-nosubtitle-addsub-eng-openset.npz")
     assert len(desc) == 332 and set(desc) == set(lists)
     assert all(isinstance(v, str) and v for v in desc.values())

@@ -1,4 +1,4 @@
-"""The MER2025 chapter's steps (``compendium.emotion.mer2025_chapter``) on small hand-made inputs.
+"""The MER2025 chapter's steps (``compendium.emotion.mer2025.chapter``) on small hand-made inputs.
 
 The published tables are the real ``mer2025.yaml`` / ``affectgpt.yaml`` (they ship with the package); data
 folders, label lists, descriptions and the language model are made here, so no download is needed.
@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from compendium import published
-from compendium.emotion import mer2025 as mer
-from compendium.emotion import mer2025_chapter as chapter
+from compendium.emotion.mer2025 import chapter
+from compendium.emotion.mer2025 import experiments as mer
+from compendium.emotion.mer2025.model import AttentionFusion
 
 from .toy import WHEEL_A, toy_wheels
 
@@ -60,7 +61,7 @@ def test_hand_checks():
 def test_fusion_demo_is_seeded_and_describes_the_model():
     text = chapter.fusion_demo(0, dims=(3, 2, 2), hidden_dim=4, batch=4)
     assert text == chapter.fusion_demo(0, dims=(3, 2, 2), hidden_dim=4, batch=4)
-    n = sum(p.numel() for p in mer.AttentionFusion([3, 2, 2], hidden_dim=4).parameters())
+    n = sum(p.numel() for p in AttentionFusion([3, 2, 2], hidden_dim=4).parameters())
     lines = text.splitlines()
     assert lines[0].startswith(f"parameters: {n:,}  (")
     assert lines[1] == "fused (4, 4), logits (4, 6), raw weights (4, 3)"
@@ -194,7 +195,7 @@ def test_merfg_against_the_ovmer_table():
     scores = ov_table.wide().loc[["Otter", "Chat-UniVi"], WHEEL_COLS].astype(float)
     cells = chapter.compare_merfg(scores)
     assert len(cells) == 6 and cells.difference.abs().max() < 1e-9
-    assert set(cells.rule) == {"compendium.emotion.mer2025.merfg_measured"}
+    assert set(cells.rule) == {"compendium.emotion.mer2025.experiments.merfg_measured"}
     assert chapter.compare_merfg(scores, ov_table).equals(cells)
     wide = chapter.merfg_wide(cells)
     assert list(wide.index) == ["Otter", "Chat-UniVi"] and wide[("difference", "L1")].abs().max() == 0
@@ -245,7 +246,7 @@ def test_merdes_scores_example_and_figure(monkeypatch, ovmer):
     assert one[0].startswith("6 extractions (1 lexicons)")
 
     descriptions = {"a": "He appears joyful and calm.", "b": "She seems lonely."}
-    monkeypatch.setattr(chapter.mer, "load_descriptions", lambda path: descriptions)
+    monkeypatch.setattr(chapter.ub, "load_descriptions", lambda path: descriptions)
     line = chapter.merdes_example(ovmer[1], ref, wheels)
     expected = mer.extract_wheel_labels(descriptions["a"], mer.emotion_lexicon(wheels))
     assert line == f"Chat-UniVi, a → lexicon: {expected} | Qwen: [joyful] | truth: [happy]"
@@ -267,7 +268,7 @@ def test_llm_extraction(monkeypatch, ovmer):
     assert chapter.llm_extraction(ovmer[1], ref, wheels, "", 2, 8, 0, log=logged.append) is None
     assert logged == ["LLM extraction not run: it needs des_model (a local Qwen2.5-7B-Instruct folder, gpu profile)"]
 
-    monkeypatch.setattr(chapter.mer, "load_descriptions", lambda path: {"a": "joyful text", "b": "lonely", "z": "x"})
+    monkeypatch.setattr(chapter.ub, "load_descriptions", lambda path: {"a": "joyful text", "b": "lonely", "z": "x"})
     calls = []
 
     class FakeLM:

@@ -1,15 +1,19 @@
 """Emotion-wheel metrics of AffectGPT (arXiv 2501.16566), OV-MER (arXiv 2410.01495), MER2024 and MER2025.
 
-Modules:
+Modules (a paper's package holds ``experiments``, ``chapter`` and, where it has one, ``model``):
 
 - ``wheel``: the five emotion wheels, the GPT synonym and word-form maps, the label mapping with the official
   alphabetically-first rule, and the official list-string parser.
 - ``metrics``: hit rate, binary sentiment F1, EW precision/recall/F, the MER2024 OV metric, MER2025 track 1 and
   track 4 metrics.
-- ``affectgpt``: scoring AffectGPT's published per-sample outputs against the MERBench labels, best-checkpoint
-  selection, and the OV-MER zero-shot baseline table.
-- ``mer2025``: MER2025 (arXiv 2504.19423) track glue and the official track-1 baseline with its 5-fold protocol.
-- ``eibench``: EIBench (arXiv 2504.07521) data, human evaluation and the LLM-judge scorer (as written, corrected).
+- ``unibench``: the readers of the MER-UniBench and OV-MER files (AffectGPT's outputs, the MERBench labels, the OV-MER
+  label lists and descriptions) and the OV-MER zero-shot baseline scoring, shared by the papers below.
+- ``affectgpt`` (package): scoring AffectGPT's published per-sample outputs against the MERBench labels,
+  best-checkpoint selection, and the OV-MER table's residuals.
+- ``mer2025`` (package): MER2025 (arXiv 2504.19423) track glue and the official track-1 baseline with its 5-fold
+  protocol.
+- ``eibench`` (package): EIBench (arXiv 2504.07521) data, human evaluation and the LLM-judge scorer (as written,
+  corrected).
 - ``emotion_qwen``: Emotion-Qwen's (arXiv 2505.06685) Hybrid Compressor on Qwen2.5-VL classes and the DFEW / MER2024
   scoring scripts' parsers; ``compressor_forgetting``: a small real experiment of its forgetting claim.
 - ``backbones``: small real pretrained models from PyPI wheels (SmolLM2-135M-Instruct, all-MiniLM-L6-v2,

@@ -18,10 +18,9 @@ import pandas as pd
 import torch
 
 from compendium import verdicts
-from compendium.emotion import affectgpt as agpt
 from compendium.emotion import compressor_forgetting as cf
 from compendium.emotion import emotion_qwen as eq
-from compendium.emotion.mer2025 import load_descriptions
+from compendium.emotion.unibench import find_checkpoints, load_descriptions, load_merbench_labels
 
 __all__ = ["parameter_counts", "probe_check", "weight_loading", "task_summary", "run_seeds", "RESULT_COLUMNS",
            "forgetting_summary", "forgetting_figure", "power_report", "forgetting_claims", "scoring_examples",
@@ -244,10 +243,10 @@ def load_affectgpt_answers(outputs_dir: str | Path, labels_dir: str | Path):
     and the two label sets, MELD's words mapped to DFEW's (anger -> angry, joy -> happy, sadness -> sad)."""
     to_dfew = {"anger": "angry", "joy": "happy", "sadness": "sad"}
     answers = {dataset: [(ck.checkpoint, load_descriptions(Path(str(ck.openset).replace("-openset.npz", ".npz"))))
-                         for ck in agpt.find_checkpoints(outputs_dir, dataset).itertuples()]
+                         for ck in find_checkpoints(outputs_dir, dataset).itertuples()]
                for dataset in ("MELD", "MER2023")}
-    meld_labels = {n: to_dfew.get(w, w) for n, w in agpt.load_merbench_labels(labels_dir, "MELD").items()}
-    mer23_labels = agpt.load_merbench_labels(labels_dir, "MER2023")
+    meld_labels = {n: to_dfew.get(w, w) for n, w in load_merbench_labels(labels_dir, "MELD").items()}
+    mer23_labels = load_merbench_labels(labels_dir, "MER2023")
     return answers, meld_labels, mer23_labels
 
 

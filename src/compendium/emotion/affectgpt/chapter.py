@@ -1,8 +1,10 @@
 """The steps of the AffectGPT chapter (``notebooks/affectgpt/mer_unibench.ipynb``), so that the notebook holds calls.
 
-Imported by that chapter only: the scoring itself lives in :mod:`compendium.emotion.affectgpt` (shared with the
-MER2025 and Emotion-Qwen chapters); this module resolves the chapter's data, builds its tables against the published
-data, draws its figures and writes the summary's sentences. Nothing here changes a computation of the chapter.
+Imported by that chapter only: the scoring itself lives in :mod:`compendium.emotion.affectgpt.experiments` (the
+readers and the OV-MER scoring it shares with the MER2025 and Emotion-Qwen chapters in
+:mod:`compendium.emotion.unibench`); this module resolves the chapter's data, builds its tables against the
+published data, draws its figures and writes the summary's sentences. Nothing here changes a computation of the
+chapter.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pandas as pd
 
 from compendium import published, verdicts
 from compendium.data import fetch
-from compendium.emotion import affectgpt as agpt
+from compendium.emotion import unibench as ub
+from compendium.emotion.affectgpt import experiments as agpt
 from compendium.emotion.metrics import hit_rate, sentiment_scores
 from compendium.emotion.wheel import (EmotionWheels, build_format_mapping, build_raw_mapping, read_format_table,
                                       read_synonym_runs, read_wheel)
@@ -27,10 +30,11 @@ DATA_KEYS = {"outputs": "emotion/affectgpt/output", "labels": "emotion/mertools/
              "ov_store": "emotion/mertools/MER2024/ov_store"}
 #: The words whose mapping the chapter shows in every wheel.
 PROBE = ("happy", "angry", "worried", "fear", "surprise", "neutral")
-#: Subsets of ``synonym.xlsx``'s eight GPT runs for :func:`compendium.emotion.affectgpt.synonym_run_ablation`.
+#: Subsets of ``synonym.xlsx``'s eight GPT runs for
+#: :func:`compendium.emotion.affectgpt.experiments.synonym_run_ablation`.
 SYNONYM_SUBSETS = {"all 8 (released)": tuple(range(1, 9)), **{f"run {k} only": (k,) for k in range(1, 9)},
                    "runs 1-2": (1, 2), "runs 1-4": (1, 2, 3, 4)}
-#: The Table 2 cells of :data:`~compendium.emotion.affectgpt.TABLE2_ROW` recomputable from public labels.
+#: The Table 2 cells of :data:`~compendium.emotion.affectgpt.experiments.TABLE2_ROW` recomputable from public labels.
 RECOMPUTABLE_CELLS = 7
 
 
@@ -76,7 +80,7 @@ def hand_check(wheels: EmotionWheels, expect_score: float | None = 0.5, expect_k
 def checkpoint_grid(scores: pd.DataFrame) -> pd.DataFrame:
     """Dataset (rows, in MER-UniBench's order) x checkpoint epoch: the score of every scored checkpoint."""
     grid = scores[scores.status == "scored"].pivot(index="dataset", columns="checkpoint", values="score")
-    return grid.loc[[d for d in agpt.UNIBENCH if d in grid.index]]
+    return grid.loc[[d for d in ub.UNIBENCH if d in grid.index]]
 
 
 def checkpoint_spread(grid: pd.DataFrame) -> pd.Series:
@@ -102,7 +106,7 @@ def plot_checkpoints(grid: pd.DataFrame):
 @dataclass
 class Table2:
     """Table 2 against the paper: ``cells`` (every row, from :func:`compendium.verdicts.compare`), ``mine`` (the
-    cells of :data:`~compendium.emotion.affectgpt.TABLE2_ROW`), ``reproduced`` (its measured cells) and
+    cells of :data:`~compendium.emotion.affectgpt.experiments.TABLE2_ROW`), ``reproduced`` (its measured cells) and
     ``published_row`` (the paper's values of that row by column)."""
 
     cells: pd.DataFrame
@@ -113,17 +117,17 @@ class Table2:
 
 def compare_table2(paper, scores: pd.DataFrame, labels_dir: str | Path, checkpoint_rule: str) -> Table2:
     """Table 2 of ``paper`` (``published.load("affectgpt")``) beside the row recomputed from ``scores``
-    (:func:`~compendium.emotion.affectgpt.score_affectgpt`) with ``checkpoint_rule``."""
+    (:func:`~compendium.emotion.affectgpt.experiments.score_affectgpt`) with ``checkpoint_rule``."""
     table2 = paper.table("table2")
     chosen = agpt.choose_checkpoints(scores, checkpoint_rule)
-    missing = agpt.missing_labels(labels_dir)
+    missing = ub.missing_labels(labels_dir)
     frame = table2.frame()
     published_row = frame[frame["row"] == agpt.TABLE2_ROW].set_index("column")["value"]
     reproduced = agpt.table2_measured(chosen, missing, published_row)
     cells = verdicts.compare(table2, reproduced, scale="paper",
                              default_reason=verdicts.not_run("no per-sample outputs published for this model",
                                                              kind="unpublished").reason,
-                             rule="compendium.emotion.affectgpt.table2_measured")
+                             rule="compendium.emotion.affectgpt.experiments.table2_measured")
     return Table2(cells, cells[cells.row == agpt.TABLE2_ROW], reproduced, published_row)
 
 
@@ -142,10 +146,10 @@ def table2_counts(mine: pd.DataFrame, checkpoint_rule: str, exact: int = RECOMPU
 
 
 def compare_ovmer(paper, ov: pd.DataFrame) -> pd.DataFrame:
-    """The OV-MER table of ``paper`` beside ``ov`` (:func:`~compendium.emotion.affectgpt.score_ov_mer_baselines`)."""
+    """The OV-MER table of ``paper`` beside ``ov`` (:func:`~compendium.emotion.unibench.score_ov_mer_baselines`)."""
     return verdicts.compare(paper.table("ovmer"), agpt.ovmer_measured(ov), scale="paper",
                             default_reason="no published label lists for this model",
-                            rule="compendium.emotion.affectgpt.score_ov_mer_baselines")
+                            rule="compendium.emotion.unibench.score_ov_mer_baselines")
 
 
 def plot_ovmer(cells: pd.DataFrame):
@@ -167,7 +171,8 @@ def plot_ovmer(cells: pd.DataFrame):
 
 def ovmer_residuals(ov: pd.DataFrame, paper) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """The OV-MER residuals split: ``(published, offsets, effects)``: the paper's metric columns for the models of
-    ``ov``, :func:`~compendium.emotion.affectgpt.ovmer_offsets` and :func:`~compendium.emotion.affectgpt.model_effects`."""
+    ``ov``, :func:`~compendium.emotion.affectgpt.experiments.ovmer_offsets` and
+    :func:`~compendium.emotion.affectgpt.experiments.model_effects`."""
     measured = ov.drop(columns=["n", "M-avg"])
     published_table = paper.table("ovmer").wide().loc[ov.index]
     return (published_table, agpt.ovmer_offsets(measured, published_table),
@@ -176,7 +181,8 @@ def ovmer_residuals(ov: pd.DataFrame, paper) -> tuple[pd.DataFrame, pd.DataFrame
 
 def synonym_ablation(paths: Mapping[str, Path], published_table: pd.DataFrame, setting: str,
                      subsets: Mapping[str, tuple[int, ...]] = SYNONYM_SUBSETS) -> pd.DataFrame:
-    """:func:`~compendium.emotion.affectgpt.synonym_run_ablation` on the chapter's folders (:func:`data_paths`)."""
+    """:func:`~compendium.emotion.affectgpt.experiments.synonym_run_ablation` on the chapter's folders
+    (:func:`data_paths`)."""
     return agpt.synonym_run_ablation(paths["ovmer"], paths["ov_store"], paths["wheels"], published_table, subsets,
                                      setting=setting)
 
@@ -226,8 +232,8 @@ def wheel_version_offsets(paths: Mapping[str, Path], paper_table, variants: Mapp
     excess`` near 0) while the ``M1, M2`` group, which reads no wheel, stays. ``paths``: :func:`data_paths`."""
     rows = {}
     for label, wheels in variants.items():
-        ov = agpt.score_ov_mer_baselines(paths["ovmer"], paths["ov_store"], paths["wheels"], setting=setting,
-                                         wheels=wheels)
+        ov = ub.score_ov_mer_baselines(paths["ovmer"], paths["ov_store"], paths["wheels"], setting=setting,
+                                       wheels=wheels)
         rows[label] = group_offsets(ov, paper_table, groups)
     return pd.DataFrame(rows).T
 
@@ -264,8 +270,8 @@ def summary_texts(published_row: Mapping[str, float], checkpoint_rule: str) -> d
 
 def ovmer_reading(cells: pd.DataFrame, offsets: pd.DataFrame, effects: pd.Series, ablation: pd.DataFrame) -> str:
     """Markdown: the OV-MER comparison against the paper's ± std bands, and what the residual decomposition, the
-    synonym-map ablation and the published versions of the wheel files show (replaces ``agpt.ovmer_reading``,
-    written before the ± std was transcribed and before the 2026 word-form file was found)."""
+    synonym-map ablation and the published versions of the wheel files show (it replaced an earlier reading in the
+    scoring module, written before the ± std was transcribed and before the 2026 word-form file was found)."""
     measured = cells[cells["reproduced"].notna() & (cells["column"] != "M-avg")]
     counts = measured["verdict"].value_counts()
     above = float((measured["difference"] > 0).mean())

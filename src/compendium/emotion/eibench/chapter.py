@@ -1,9 +1,9 @@
 """The steps of the EIBench chapter (``notebooks/eibench/eibench.ipynb``), so that the notebook holds calls.
 
 Imported by that chapter only: the benchmark's loaders, the judge scorers (as written and corrected), the judges'
-validation and the complex-vs-basic claim live in :mod:`compendium.emotion.eibench`; this module loads the chapter's
-inputs, builds its tables against the published data, draws its figures and writes its sentences. Nothing here
-changes a computation of the chapter: seeds, recipes and their order are the notebook's.
+validation and the complex-vs-basic claim live in :mod:`compendium.emotion.eibench.experiments`; this module loads
+the chapter's inputs, builds its tables against the published data, draws its figures and writes its sentences.
+Nothing here changes a computation of the chapter: seeds, recipes and their order are the notebook's.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import torch
 
 from compendium import published, verdicts
 from compendium.data import fetch
-from compendium.emotion import eibench as eib
+from compendium.emotion.eibench import experiments as eib
 
-#: The published statistics the recount answers, by the key of :func:`eibench.dataset_statistics`.
+#: The published statistics the recount answers, by the key of :func:`experiments.dataset_statistics`.
 BASIC_STATS = ("CAER-S", "EmoSet-118K", "happy", "angry", "sad", "excitement", "triggers mean", "triggers min",
                "triggers max")
 #: The README row whose four category scores and overall check the sample-weighted aggregation.
@@ -289,7 +289,7 @@ class EmbeddingJudge:
 
 def validate_embedding(basic: pd.DataFrame, num_validation: int, seed: int, encoder: Callable | None = None,
                        log: Callable[[str], None] | None = print) -> EmbeddingJudge:
-    """The embedding judge (``encoder``: :func:`eibench.minilm_encoder`) validated on fresh constructed records
+    """The embedding judge (``encoder``: :func:`experiments.minilm_encoder`) validated on fresh constructed records
     (seed ``seed + 1``)."""
     t0 = time.time()
     encode = (encoder or eib.minilm_encoder)()

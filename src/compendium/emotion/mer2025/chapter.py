@@ -1,7 +1,8 @@
 """The steps of the MER2025 chapter (``notebooks/mer2025/mer2025.ipynb``), so that the notebook holds calls.
 
-Imported by that chapter only: the metrics, the baseline and its protocol live in :mod:`compendium.emotion.mer2025`
-(and the OV-MER scoring in :mod:`compendium.emotion.affectgpt`); this module resolves the chapter's data, picks the
+Imported by that chapter only: the metrics and the baseline's protocol live in
+:mod:`compendium.emotion.mer2025.experiments`, the baseline in :mod:`compendium.emotion.mer2025.model` (and the OV-MER
+readers and scoring in :mod:`compendium.emotion.unibench`); this module resolves the chapter's data, picks the
 track-1 data source, builds its tables against the published data, draws its figures and writes the summary's
 sentences. Nothing here changes a computation of the chapter: seeds, recipes and their order are the notebook's.
 """
@@ -19,8 +20,9 @@ import torch
 
 from compendium import published, verdicts
 from compendium.data import fetch
-from compendium.emotion import affectgpt as agpt
-from compendium.emotion import mer2025 as mer
+from compendium.emotion import unibench as ub
+from compendium.emotion.mer2025 import experiments as mer
+from compendium.emotion.mer2025.model import AttentionFusion
 from compendium.emotion.metrics import mer2024_ov_metric
 from compendium.emotion.wheel import EmotionWheels
 
@@ -66,7 +68,7 @@ def fusion_demo(seed: int, dims: Sequence[int] = (1024, 768, 768), hidden_dim: i
     """The baseline on ``batch`` random inputs (after ``torch.manual_seed(seed)``): its size, its outputs' shapes
     and its raw fusion weights (rows need not sum to 1), as text."""
     torch.manual_seed(seed)
-    demo = mer.AttentionFusion(list(dims), hidden_dim=hidden_dim, dropout=0.3)
+    demo = AttentionFusion(list(dims), hidden_dim=hidden_dim, dropout=0.3)
     demo.eval()
     fused, logits, w = demo([torch.randn(batch, d) for d in dims])
     return (f"parameters: {sum(p.numel() for p in demo.parameters()):,}  (HUBERT-large 1024 + RoBERTa-base 768 + "
@@ -108,7 +110,7 @@ def describe_track1(data: mer.Track1Data, settings: Mapping[str, Sequence[str]])
 
 def random_search(data: mer.Track1Data, settings: Mapping[str, Sequence[str]], num_runs: int, num_epochs: int,
                   seed: int, log: Callable[[str], None] | None = print) -> tuple[pd.DataFrame, dict]:
-    """:func:`compendium.emotion.mer2025.random_search`, with its duration given to ``log``."""
+    """:func:`compendium.emotion.mer2025.experiments.random_search`, with its duration given to ``log``."""
     t0 = time.time()
     runs, results = mer.random_search(data, settings, num_runs, num_epochs, seed, log=log)
     if log is not None:
@@ -171,7 +173,7 @@ def compare_semi(paper, data: mer.Track1Data, results: Mapping, settings: Mappin
     return verdicts.compare(paper.table("semi"), semi_rep, scale=scale,
                             scale_reason="" if scale == "paper" else data.origin,
                             default_reason=verdicts.not_run(reason, kind="data").reason,
-                            rule="compendium.emotion.mer2025.cross_validate")
+                            rule="compendium.emotion.mer2025.experiments.cross_validate")
 
 
 def side_table(runs: pd.DataFrame, data: mer.Track1Data) -> pd.DataFrame:
@@ -184,7 +186,7 @@ def side_table(runs: pd.DataFrame, data: mer.Track1Data) -> pd.DataFrame:
 def write_submission(features: str, data: mer.Track1Data, results: Mapping, submission_csv: str,
                      log: Callable[[str], None] = print) -> Path | None:
     """With real MER2025 test features and a ``submission_csv``, the CodaLab submission of the best run
-    (:func:`compendium.emotion.mer2025.write_submission`); otherwise nothing."""
+    (:func:`compendium.emotion.mer2025.experiments.write_submission`); otherwise nothing."""
     if not (features == "mer2025" and len(data.test) and submission_csv):
         return None
     path = mer.write_submission(data.test_names, best_run(results)[1].test_outputs, submission_csv)
@@ -211,11 +213,11 @@ def parser_lines(official: Mapping[str, float], literal: Mapping[str, float]) ->
 
 
 def compare_merfg(scores: pd.DataFrame, ov_table=None) -> pd.DataFrame:
-    """MER-FG of the OV-MER baselines (``scores``: :func:`compendium.emotion.affectgpt.score_ov_mer_baselines`)
+    """MER-FG of the OV-MER baselines (``scores``: :func:`compendium.emotion.unibench.score_ov_mer_baselines`)
     beside the values derived from the OV-MER table (default: the AffectGPT chapter's published ``ovmer``)."""
     ov_table = ov_table if ov_table is not None else published.load("affectgpt").table("ovmer")
     return verdicts.compare(mer.merfg_published(ov_table, list(scores.index)), mer.merfg_measured(scores),
-                            scale="paper", rule="compendium.emotion.mer2025.merfg_measured")
+                            scale="paper", rule="compendium.emotion.mer2025.experiments.merfg_measured")
 
 
 def merfg_wide(cells: pd.DataFrame) -> pd.DataFrame:
@@ -238,14 +240,15 @@ def ovmerd_reference(ov_store: str | Path, ovmer_dir: str | Path) -> OvmerdRefer
     """Read :class:`OvmerdReference` from the MER2024 ``ov_store`` and the OV-MER output folders."""
     check = pd.read_csv(Path(ov_store) / "check-openset.csv", dtype=str, keep_default_na=False)
     labels = dict(zip(check["name"], check["openset"]))
-    chat_univi = agpt.load_openset_npz(Path(ovmer_dir) / f"{CHAT_UNIVI}-openset.npz")
+    chat_univi = ub.load_openset_npz(Path(ovmer_dir) / f"{CHAT_UNIVI}-openset.npz")
     return OvmerdReference(labels, chat_univi, [n for n in labels if n in chat_univi])
 
 
 def merfg_direct_check(ref: OvmerdReference, wheels: EmotionWheels, scores: pd.DataFrame,
                        model: str = "Chat-UniVi") -> str:
-    """MER-FG of ``model``'s published lists scored directly (:func:`compendium.emotion.mer2025.merfg_scores`);
-    its L1 must equal the per-wheel route of ``scores`` (``AssertionError`` otherwise)."""
+    """MER-FG of ``model``'s published lists scored directly
+    (:func:`compendium.emotion.mer2025.experiments.merfg_scores`); its L1 must equal the per-wheel route of ``scores``
+    (``AssertionError`` otherwise)."""
     direct = mer.merfg_scores([ref.labels[n] for n in ref.names], [ref.chat_univi[n] for n in ref.names], wheels)
     assert abs(100 * direct["L1"] - mer.merfg_measured(scores)[(model, "L1")]) < 1e-9, "the two MER-FG routes differ"
     return f"{model} MER-FG: L1 {100 * direct['L1']:.2f}, L2 {100 * direct['L2']:.2f}, mean {100 * direct['mean']:.2f}"
@@ -253,7 +256,7 @@ def merfg_direct_check(ref: OvmerdReference, wheels: EmotionWheels, scores: pd.D
 
 def merdes_scores(ovmer_dir: str | Path, ref: OvmerdReference, wheels: EmotionWheels, models: Sequence[str],
                   scopes: Sequence[str] = ("wheel", "all"), log: Callable[[str], None] | None = print) -> dict:
-    """MER-DES with the lexicon extractor for each lexicon scope (:func:`compendium.emotion.mer2025.
+    """MER-DES with the lexicon extractor for each lexicon scope (:func:`compendium.emotion.mer2025.experiments.
     merdes_lexicon_scores`), by scope; ``log`` gets how many extractions ran and how long they took."""
     t0 = time.time()
     merdes = {scope: mer.merdes_lexicon_scores(ovmer_dir, ref.labels, wheels, list(models), scope=scope)
@@ -268,7 +271,7 @@ def merdes_scores(ovmer_dir: str | Path, ref: OvmerdReference, wheels: EmotionWh
 def merdes_example(ovmer_dir: str | Path, ref: OvmerdReference, wheels: EmotionWheels) -> str:
     """The first shared sample of Chat-UniVi: the lexicon extractor's labels, Qwen's and the truth, as one line."""
     name = ref.names[0]
-    text = mer.load_descriptions(Path(ovmer_dir) / f"{CHAT_UNIVI}.npz")[name]
+    text = ub.load_descriptions(Path(ovmer_dir) / f"{CHAT_UNIVI}.npz")[name]
     return (f"Chat-UniVi, {name} → lexicon: {mer.extract_wheel_labels(text, mer.emotion_lexicon(wheels))} "
             f"| Qwen: {ref.chat_univi[name]} | truth: {ref.labels[name]}")
 
@@ -305,7 +308,7 @@ def llm_extraction(ovmer_dir: str | Path, ref: OvmerdReference, wheels: EmotionW
         return None
     if load is None:
         from compendium.emotion.backbones import load_chat_lm as load
-    desc = mer.load_descriptions(Path(ovmer_dir) / f"{CHAT_UNIVI}.npz")
+    desc = ub.load_descriptions(Path(ovmer_dir) / f"{CHAT_UNIVI}.npz")
     names = sorted(n for n in desc if n in ref.labels and n in ref.chat_univi)[:des_samples]
     extractor = load(des_model)
     ours = mer.extract_openset([desc[n] for n in names],

@@ -19,8 +19,9 @@ Sources (``../shared/research/emotion.md`` section 2; code in ``zeroQiaoba/MERTo
 The track-1 baseline (``MER2025_Track1/main-release.py`` with ``--model attention`` / ``attention_topn``;
 ``toolkit/models/attention_topn.py``, ``toolkit/models/modules/encoder.py``, ``toolkit/dataloader/mer2025.py``):
 
-- one :class:`MLPEncoder` per input feature (Dropout, then [Linear, ReLU] x 3 to ``hidden_dim``); a unimodal run
-  feeds the same feature three times; ``attention_topn`` takes the top-n features of each modality;
+- one :class:`~compendium.emotion.mer2025.model.MLPEncoder` per input feature (Dropout, then [Linear, ReLU] x 3 to
+  ``hidden_dim``); a unimodal run feeds the same feature three times; ``attention_topn`` takes the top-n features of
+  each modality (the model: :class:`~compendium.emotion.mer2025.model.AttentionFusion`);
 - ``attention_mlp`` = MLPEncoder(k * hidden -> hidden), ``fc_att`` = Linear(hidden -> k): **raw** fusion weights,
   no softmax; fused = sum_m w_m h_m; ``fc_out_1`` = Linear(hidden -> 6) (and ``fc_out_2`` for valence, of width 0
   in 2025);
@@ -48,8 +49,9 @@ import torch
 from torch import nn
 
 from compendium import data
-from compendium.emotion.affectgpt import load_openset_npz
+from compendium.emotion.mer2025.model import AttentionFusion
 from compendium.emotion.metrics import ew_scores, mer2025_track1_scores, mer2025_track4_scores
+from compendium.emotion.unibench import load_descriptions, load_openset_npz
 from compendium.emotion.wheel import EmotionWheels
 from compendium.published import PublishedTable
 
@@ -64,9 +66,7 @@ __all__ = [
     "SETTINGS",
     "NEGATION_WINDOW",
     "NEGATORS",
-    "AttentionFusion",
     "CVResult",
-    "MLPEncoder",
     "Track1Config",
     "Track1Data",
     "as_list_string",
@@ -76,7 +76,6 @@ __all__ = [
     "extract_openset",
     "goemotions_as_mer",
     "goemotions_track1",
-    "load_descriptions",
     "load_mer2025_track1",
     "merdes_lexicon_scores",
     "merfg_from_wheel_cells",
@@ -117,53 +116,8 @@ def waf(gt_labels: Sequence[Any], pred_labels: Sequence[Any]) -> dict[str, float
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Track 1: the official baseline model
+# Track 1: the official baseline's training run (the model: compendium.emotion.mer2025.model)
 # ----------------------------------------------------------------------------------------------------------------
-class MLPEncoder(nn.Module):
-    """MERTools ``MLPEncoder``: x (B, in) -> Dropout -> [Linear, ReLU] x 3 -> (B, hidden)."""
-
-    def __init__(self, in_size: int, hidden_size: int, dropout: float):
-        super().__init__()
-        self.drop = nn.Dropout(p=dropout)
-        self.linear_1 = nn.Linear(in_size, hidden_size)
-        self.linear_2 = nn.Linear(hidden_size, hidden_size)
-        self.linear_3 = nn.Linear(hidden_size, hidden_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.relu(self.linear_1(self.drop(x)))
-        y = torch.relu(self.linear_2(y))
-        return torch.relu(self.linear_3(y))
-
-
-class AttentionFusion(nn.Module):
-    """The track-1 ``attention`` / ``attention_topn`` model over ``k = len(feat_dims)`` input features.
-
-    forward(feats: list of k tensors (B, d_i)) -> (fused (B, hidden), logits (B, num_classes), weights (B, k)).
-    ``weights`` are the raw outputs of ``fc_att``: they are not normalised, can be negative and need not sum to 1.
-    Module names follow ``Attention_TOPN`` (``encoder0``..., ``attention_mlp``, ``fc_att``, ``fc_out_1``,
-    ``fc_out_2``).
-    """
-
-    def __init__(self, feat_dims: Sequence[int], hidden_dim: int = 128, dropout: float = 0.3, num_classes: int = 6,
-                 valence_dim: int = 0):
-        super().__init__()
-        self.feat_dims = tuple(int(d) for d in feat_dims)
-        for i, dim in enumerate(self.feat_dims):
-            self.add_module(f"encoder{i}", MLPEncoder(dim, hidden_dim, dropout))
-        k = len(self.feat_dims)
-        self.attention_mlp = MLPEncoder(hidden_dim * k, hidden_dim, dropout)
-        self.fc_att = nn.Linear(hidden_dim, k)
-        self.fc_out_1 = nn.Linear(hidden_dim, num_classes)
-        self.fc_out_2 = nn.Linear(hidden_dim, valence_dim) if valence_dim else None  # valence head, off in 2025
-
-    def forward(self, feats: Sequence[torch.Tensor]):
-        hiddens = [getattr(self, f"encoder{i}")(x) for i, x in enumerate(feats)]
-        weights = self.fc_att(self.attention_mlp(torch.cat(hiddens, dim=1)))  # (B, k), raw
-        stacked = torch.stack(hiddens, dim=2)  # (B, hidden, k)
-        fused = torch.matmul(stacked, weights.unsqueeze(2)).squeeze(2)  # (B, hidden)
-        return fused, self.fc_out_1(fused), weights
-
-
 @dataclass
 class Track1Config:
     """One training run of the baseline. Defaults are one point of :data:`TUNE_GRID`; ``num_epochs`` 100,
@@ -536,15 +490,6 @@ def postprocess_qwen(response: str) -> str:
     return response.strip().replace("\n", "").strip()
 
 
-def load_descriptions(path: str | Path) -> dict[str, str]:
-    """A ``name2reason`` npz (OV-MER / AffectGPT free-text outputs): sample name -> description.
-
-    These files hold a pickled dict, so they are read with ``allow_pickle=True``, and only from a file whose checksum
-    is registered (or with the opt-in ``COMPENDIUM_TRUST_PICKLE=1``)."""
-    with np.load(data.require_verified(path, "description file"), allow_pickle=True) as z:
-        return {str(k): str(v) for k, v in z["name2reason"].item().items()}
-
-
 def extract_openset(descriptions: Sequence[str], chat: Callable[[list[dict]], str]) -> list[str]:
     """MER-DES step 1: each description -> an OV label list string, with :data:`OPENSET_PROMPT` in one user turn
     (as ``get_completion_qwen_bacth``) and :func:`postprocess_qwen`. ``chat(messages) -> reply`` is the LLM."""
@@ -590,7 +535,7 @@ def merfg_published(ov_table, models: Sequence[str]):
 
 
 def merfg_measured(ov_scores: pd.DataFrame) -> dict:
-    """``{(model, column): value}`` of MER-FG from :func:`compendium.emotion.affectgpt.score_ov_mer_baselines`."""
+    """``{(model, column): value}`` of MER-FG from :func:`compendium.emotion.unibench.score_ov_mer_baselines`."""
     return {(model, column): value for model in ov_scores.index
             for column, value in merfg_from_wheel_cells(ov_scores.loc[model]).items()}
 

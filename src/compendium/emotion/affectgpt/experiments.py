@@ -1,6 +1,6 @@
 """Score AffectGPT's published per-sample outputs (MER-UniBench, Table 2) and the OV-MER zero-shot baselines.
 
-Inputs (emotion.md sections 1.4 and 2.4):
+Inputs (emotion.md sections 1.4 and 2.4), read by :mod:`compendium.emotion.unibench`:
 
 - AffectGPT outputs: ``AffectGPT/output/`` of ``zeroQiaoba/AffectGPT`` @ ``d961cab04ab2903fefb22a641331e1242949b15d``
   (book key ``emotion/affectgpt/output``): ``results-<set>/<run>/checkpoint_0000NN_loss_<x>-openset.npz`` (OV label
@@ -9,7 +9,8 @@ Inputs (emotion.md sections 1.4 and 2.4):
 - Labels: ``MERBench/dataset/*-process/*.npz`` of ``zeroQiaoba/MERTools`` @ ``89120b780ab18b28349f0e37dcc12b8cc253cb02``
   (book key ``emotion/mertools/MERBench/dataset``).
 - OV-MER baselines: ``OV-MER/output/results-ovmerd/<model>/output-reason-7b-nosubtitle-addsub-eng-openset.npz`` of the
-  AffectGPT commit, scored against ``MER2024/ov_store/check-openset.csv`` (332 OV-MERD labels) of MERTools.
+  AffectGPT commit, scored against ``MER2024/ov_store/check-openset.csv`` (332 OV-MERD labels) of MERTools
+  (:func:`compendium.emotion.unibench.score_ov_mer_baselines`, shared with the MER2025 chapter).
 
 The paper (arXiv 2501.16566, Table 2) reports, per dataset, the best of the 7 checkpoints **chosen on the test set**
 (``evaluation-scoreonly.py``); :func:`best_checkpoints` does the same and the chapter must say so. MER2024 and
@@ -18,19 +19,17 @@ OV-MERD+ have predictions but their labels are only on Baidu Netdisk; they come 
 
 from __future__ import annotations
 
-import re
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from compendium import data
 from compendium import verdicts
-from compendium.emotion.metrics import ew_scores, hit_rate, ov_mer_scores, sentiment_scores, OV_MER_METRICS
+from compendium.emotion.metrics import ew_scores, hit_rate, sentiment_scores
+from compendium.emotion.unibench import (UNIBENCH, UniBenchSet, _aligned, _read_check_openset, find_checkpoints,
+                                         load_merbench_labels, load_openset_npz, score_ov_mer_baselines)
 from compendium.emotion.wheel import EmotionWheels
 
 __all__ = [
@@ -40,22 +39,14 @@ __all__ = [
     "OV_MER_GPT_REASON",
     "TABLE2_ROW",
     "WHEEL_COLUMNS",
-    "OV_MER_MODELS",
-    "UNIBENCH",
-    "UniBenchSet",
     "best_checkpoints",
     "choose_checkpoints",
     "compare_rules",
-    "find_checkpoints",
-    "load_merbench_labels",
-    "load_openset_npz",
-    "missing_labels",
     "model_effects",
     "ovmer_measured",
     "ovmer_offsets",
     "score_affectgpt",
     "score_affectgpt_on_ovmerd",
-    "score_ov_mer_baselines",
     "synonym_run_ablation",
     "table2_measured",
 ]
@@ -63,184 +54,12 @@ __all__ = [
 #: The released AffectGPT run (training on MER-Caption+ with face input).
 AFFECTGPT_RUN = "emercoarse_highlevelfilter4_outputhybird_bestsetup_bestfusion_lz_20250110100"
 
-_BAIDU_UNIBENCH = (
-    "Baidu Netdisk https://pan.baidu.com/s/1kbfs5pG_hAri0QwvQl-Ecg?pwd=b9vn (TeraBox mirror "
-    "https://1024terabox.com/s/1AE7uAU3Ib8aRBSyF1TMpow), the MER-UniBench 'dataset' folder of the "
-    "zeroQiaoba/AffectGPT README"
-)
-_BAIDU_OVMERDPLUS = (
-    "Baidu Netdisk https://pan.baidu.com/s/1nBTw_ujSTQPAMyIs5Qv8Zw?pwd=k8tj (TeraBox mirror "
-    "https://1024terabox.com/s/1O130fc81FVsGGsrjLuHyDA), the OV-MERD+ link of the zeroQiaoba/AffectGPT README"
-)
-
-
-@dataclass(frozen=True)
-class UniBenchSet:
-    """One MER-UniBench dataset: where its predictions and labels are and how it is scored.
-
-    ``kind``: ``"basic"`` (hit rate), ``"sentiment"`` (binary weighted F1) or ``"finegrained"`` (EW F, level 1).
-    ``label_file`` is relative to the MERBench ``dataset/`` directory; ``corpus`` the key inside the npz;
-    ``classes`` maps integer labels to names (None: labels are strings already); ``name_prefix`` keeps only names
-    starting with it (IEMOCAP session 5 = test); ``hosted`` says where a missing label file can be obtained.
-    """
-
-    name: str
-    folder: str
-    kind: str
-    label_file: str
-    corpus: str | None = None
-    classes: tuple[str, ...] | None = None
-    name_prefix: str | None = None
-    hosted: str = ""
-
-
-#: The 9 datasets of Table 2, in the paper's column order (emotion.md sections 1.1 and 1.4).
-UNIBENCH: dict[str, UniBenchSet] = {
-    s.name: s
-    for s in [
-        UniBenchSet("MER2023", "mer2023", "basic", "mer2023-dataset-process/label-6way.npz", "test1_corpus"),
-        UniBenchSet(
-            "MER2024", "mer2024", "basic", "mer2024-dataset-process/label-6way.npz", None, hosted=_BAIDU_UNIBENCH
-        ),
-        UniBenchSet(
-            "MELD", "meld", "basic", "meld-process/label.npz", "test_corpus",
-            classes=("anger", "joy", "sadness", "neutral", "disgust", "fear", "surprise"),
-        ),
-        UniBenchSet(
-            "IEMOCAP", "iemocapfour", "basic", "iemocap-process/label_4way.npz", "whole_corpus",
-            classes=("happy", "sad", "neutral", "anger"), name_prefix="Ses05",
-        ),
-        UniBenchSet("MOSI", "cmumosi", "sentiment", "cmumosi-process/label.npz", "test_corpus"),
-        UniBenchSet("MOSEI", "cmumosei", "sentiment", "cmumosei-process/label.npz", "test_corpus"),
-        UniBenchSet("SIMS", "sims", "sentiment", "sims-process/label.npz", "test_corpus"),
-        UniBenchSet("SIMSv2", "simsv2", "sentiment", "simsv2-process/label.npz", "test_corpus"),
-        UniBenchSet(
-            "OV-MERD+", "ovmerdplus", "finegrained", "ovmerdplus-process/ovlabel.csv", None, hosted=_BAIDU_OVMERDPLUS
-        ),
-    ]
-}
-
 _METRIC_NAME = {"basic": "hit rate", "sentiment": "binary weighted F1", "finegrained": "EW F (L1)"}
-_CKPT = re.compile(r"checkpoint_(\d+)_loss_([0-9.]+)-openset\.npz$")
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------------------------------------------
-def load_openset_npz(path: str | Path) -> dict[str, str]:
-    """Read an ``*-openset.npz`` / ``*-openset-sentiment.npz``: sample name -> item (list string or word)."""
-    with np.load(path, allow_pickle=False) as z:
-        names, items = z["filenames"].tolist(), z["fileitems"].tolist()
-    if len(names) != len(items):
-        raise ValueError(f"{path}: {len(names)} names vs {len(items)} items")
-    return dict(zip(names, items))
-
-
-#: Registry folder of AffectGPT's published outputs: the checkpoints a loader may read are the ones registered below it.
-OUTPUT_KEY = "emotion/affectgpt/output"
-
-
-def _registered_checkpoints(dataset: UniBenchSet) -> dict[str, list[str]]:
-    """run name -> registered ``*-openset.npz`` file names of ``results-<set>/<run>/`` (from the registry, not a
-    folder listing, so a file dropped into the folder never becomes a checkpoint)."""
-    runs: dict[str, list[str]] = {}
-    for rel in data.registered_below(OUTPUT_KEY):
-        folder, run, name = (rel.split("/") + ["", ""])[:3]
-        if folder == f"results-{dataset.folder}" and _CKPT.search(name):
-            runs.setdefault(run, []).append(name)
-    return runs
-
-
-def _warn_unregistered_checkpoints(folder: Path, registered: set[str]) -> None:
-    extra = sorted(p.name for p in folder.glob("checkpoint_*.npz") if p.name not in registered) if folder.is_dir() else []
-    if extra:
-        warnings.warn(f"{folder}: ignoring {len(extra)} unregistered checkpoint file(s): {', '.join(extra[:3])}"
-                      f"{' …' if len(extra) > 3 else ''} (see `compendium data check`)", stacklevel=3)
-
-
-def find_checkpoints(output_dir: str | Path, dataset: str, run: str | None = None) -> pd.DataFrame:
-    """The registered checkpoints of ``dataset`` found under ``output_dir`` (AffectGPT's ``output/``, in the published
-    ``results-<set>/<run>/`` layout or flattened as ``results-<set>/``): columns ``checkpoint`` (epoch), ``loss``,
-    ``openset`` (path), ``sentiment`` (path or None), sorted by epoch. Unregistered files there are ignored, with a
-    warning."""
-    spec = UNIBENCH[dataset]
-    base = Path(output_dir) / f"results-{spec.folder}"
-    runs = _registered_checkpoints(spec)
-    if run is None:
-        if len(runs) > 1:
-            raise ValueError(f"{base}: the registry holds several runs {sorted(runs)}; pass run=...")
-        run = next(iter(runs), "")
-    registered = set(data.registered_below(f"{OUTPUT_KEY}/results-{spec.folder}/{run}"))
-    run_dir = base / run if (base / run).is_dir() else base  # flattened layout: checkpoints directly in results-<set>/
-    _warn_unregistered_checkpoints(run_dir, registered)
-    rows = []
-    for name in runs.get(run, []):
-        path = run_dir / name
-        if not path.is_file():
-            continue
-        m = _CKPT.search(name)
-        sentiment_name = name.replace("-openset.npz", "-openset-sentiment.npz")
-        rows.append({
-            "checkpoint": int(m.group(1)),
-            "loss": float(m.group(2)),
-            "openset": path,
-            "sentiment": run_dir / sentiment_name if sentiment_name in registered and (run_dir / sentiment_name).is_file() else None,
-        })
-    return pd.DataFrame(rows, columns=["checkpoint", "loss", "openset", "sentiment"]).sort_values(
-        "checkpoint", ignore_index=True
-    )
-
-
-def load_merbench_labels(labels_dir: str | Path, dataset: str) -> dict[str, Any]:
-    """Test labels of a MER-UniBench dataset: name -> emotion word (basic sets) or valence (sentiment sets).
-
-    ``labels_dir`` is the MERBench ``dataset/`` directory. Raises ``FileNotFoundError`` naming the expected file and
-    where it is hosted when the label file is absent (MER2024, OV-MERD+).
-    """
-    spec = UNIBENCH[dataset]
-    path = Path(labels_dir) / spec.label_file
-    if not path.exists():
-        raise FileNotFoundError(f"{dataset} labels not found: expected {path}; hosted on {spec.hosted or 'unknown'}")
-    if spec.kind == "finegrained":
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        column = "openset" if "openset" in df.columns else df.columns[1]
-        return dict(zip(df["name"], df[column]))
-    # The label files hold pickled dicts: only a file whose checksum is registered is unpickled.
-    with np.load(data.require_verified(path, "MERBench label file"), allow_pickle=True) as z:
-        corpus = z[spec.corpus].item()
-    out: dict[str, Any] = {}
-    for name, entry in corpus.items():
-        if spec.name_prefix and not name.startswith(spec.name_prefix):
-            continue
-        if spec.kind == "sentiment":
-            out[name] = float(entry["val"])
-        else:
-            emo = entry["emo"]
-            out[name] = spec.classes[int(emo)] if spec.classes is not None else str(emo)
-    return out
-
-
-def missing_labels(labels_dir: str | Path) -> pd.DataFrame:
-    """Datasets whose label file is absent: columns ``dataset``, ``expected`` (path), ``hosted`` (where to get it)."""
-    rows = []
-    for spec in UNIBENCH.values():
-        path = Path(labels_dir) / spec.label_file
-        if not path.exists():
-            rows.append({"dataset": spec.name, "expected": str(path), "hosted": spec.hosted or "unknown"})
-    return pd.DataFrame(rows, columns=["dataset", "expected", "hosted"])
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Scoring
 # --------------------------------------------------------------------------------------------------------------
-def _aligned(labels: Mapping[str, Any], preds: Mapping[str, Any], where: Path) -> tuple[list, list]:
-    missing = [n for n in labels if n not in preds]
-    if missing:
-        raise KeyError(f"{where}: no prediction for {len(missing)} labelled samples, e.g. {missing[:3]}")
-    names = list(labels)
-    return [labels[n] for n in names], [preds[n] for n in names]
-
-
 def _score_one(spec: UniBenchSet, labels: Mapping[str, Any], ckpt: pd.Series, wheels: EmotionWheels) -> dict:
     if spec.kind == "sentiment":
         if ckpt["sentiment"] is None:
@@ -319,11 +138,6 @@ def best_checkpoints(df: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _read_check_openset(ov_store_dir: str | Path) -> dict[str, str]:
-    df = pd.read_csv(Path(ov_store_dir) / "check-openset.csv", dtype=str, keep_default_na=False)
-    return dict(zip(df["name"], df["openset"]))
-
-
 def score_affectgpt_on_ovmerd(
     output_dir: str | Path, ov_store_dir: str | Path, wheel_dir: str | Path, run: str | None = None
 ) -> pd.DataFrame:
@@ -344,47 +158,6 @@ def score_affectgpt_on_ovmerd(
                      "ew_f_l1": 100 * ew_scores(gt, pred, wheels, "level1").f,
                      "ew_f_l2": 100 * ew_scores(gt, pred, wheels, "level2").f})
     return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# OV-MER zero-shot baselines
-# --------------------------------------------------------------------------------------------------------------
-#: The 10 baselines with published OV labels, in the order of the OV-MER table (emotion.md section 2.4).
-OV_MER_MODELS = ("Qwen-Audio", "Otter", "VideoChat", "Video-LLaVA", "SALMONN", "VideoChat2", "Video-ChatGPT",
-                 "LLaMA-VID", "mPLUG-Owl", "Chat-UniVi")
-
-
-def score_ov_mer_baselines(
-    output_dir: str | Path,
-    ov_store_dir: str | Path,
-    wheel_dir: str | Path,
-    setting: str = "nosubtitle-addsub",
-    models: tuple[str, ...] | None = None,
-    wheels: EmotionWheels | None = None,
-) -> pd.DataFrame:
-    """Recompute the OV-MER zero-shot table (M1, M2, M3 wheels 1-5 at L1/L2, M-avg; percent) from published labels.
-
-    ``output_dir``: ``OV-MER/output`` (holding ``results-ovmerd/``) or ``results-ovmerd`` itself; each model's file is
-    ``<model>/output-reason-7b-{setting}-eng-openset.npz``; ``setting`` ``"nosubtitle-addsub"`` is the one of the
-    table (``"subtitle"`` and ``"nosubtitle"`` give much lower numbers). Ground truth: the 332 OV-MERD labels of
-    ``ov_store_dir/check-openset.csv``. Metric definitions in :func:`compendium.emotion.metrics.ov_mer_scores`.
-    Returns one row per model (index ``model``) with columns ``M1, M2, W1 L1, ..., W5 L2, M-avg`` and ``n``.
-    The result is approximate (emotion.md 2.4: the table averages several extraction runs; Chat-UniVi 47.22 here vs
-    46.75 in the table). ``wheels``: maps built otherwise than from ``wheel_dir`` (e.g. a subset of the synonym
-    runs, :func:`synonym_run_ablation`).
-    """
-    root = Path(output_dir)
-    if (root / "results-ovmerd").is_dir():
-        root = root / "results-ovmerd"
-    wheels = wheels or EmotionWheels.from_dir(wheel_dir)
-    labels = _read_check_openset(ov_store_dir)
-    rows = []
-    for model in models or OV_MER_MODELS:
-        path = root / model / f"output-reason-7b-{setting}-eng-openset.npz"
-        gt, pred = _aligned(labels, load_openset_npz(path), path)
-        scores = ov_mer_scores(gt, pred, wheels)
-        rows.append({"model": model, **{k: 100 * v for k, v in scores.items()}, "n": len(gt)})
-    return pd.DataFrame(rows, columns=["model", *OV_MER_METRICS, "M-avg", "n"]).set_index("model")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -552,42 +325,4 @@ def table2_reading(cells: pd.DataFrame, rules: pd.DataFrame, rule: str) -> str:
                  f"on average against the last epoch (up to {drop_last.max():.2f}) and {drop_mean.mean():.2f} "
                  "against one epoch chosen for all datasets: the row a new model has to beat without looking at "
                  "test labels is lower by that much.")
-    return text
-
-
-def ovmer_reading(cells: pd.DataFrame, offsets: pd.DataFrame, effects: pd.Series, ablation: pd.DataFrame) -> str:
-    """Markdown: the OV-MER comparison and what the residual decomposition and the synonym-map ablation show."""
-    measured = cells[cells["reproduced"].notna() & (cells["column"] != "M-avg")]
-    counts = measured["verdict"].value_counts()
-    above = float((measured["difference"] > 0).mean())
-    wheel = offsets.loc[[c for c in WHEEL_COLUMNS if c in offsets.index]]
-    w4 = wheel.loc[[c for c in wheel.index if c.startswith("W4")]]
-    others = wheel.drop(index=w4.index)
-    m2 = ablation["M2"]
-    full = ablation.index[0]
-    exact = int(counts.get("exact", 0))
-    text = (
-        f"Of the {len(measured)} measured cells (M-avg aside), {exact} {'is' if exact == 1 else 'are'} exact and "
-        f"{int(counts.get('differs', 0))} differ; {100 * above:.0f} % lie above the paper (mean "
-        f"{measured['difference'].mean():+.2f} points). Without the paper's ± std no band is sourced, so a cell that "
-        "is not equal at two decimals reads *differs*, with its difference.\n\n"
-        f"**What explains the offset.** Two parts. (1) A *model effect*: each model's released extraction run sits "
-        f"as a whole above or below the published mean of several runs; on the columns that use no wheel (M1, M2) it "
-        f"ranges from {effects.min():+.2f} to {effects.max():+.2f} points ({(effects > 0).sum()} of {len(effects)} "
-        f"models above, mean {effects.mean():+.2f}), and it moves all twelve cells of a model together. (2) A "
-        f"*column effect* within each model, measured against that model's M1/M2 residual: wheels 1–3 and 5 sit "
-        f"{others['within_model'].min():+.2f} to "
-        f"{others['within_model'].max():+.2f} points higher (standard errors over the models "
-        f"{others['se'].min():.2f}–{others['se'].max():.2f}), wheel 4 {w4['within_model'].min():+.2f} to "
-        f"{w4['within_model'].max():+.2f}. An extraction run cannot produce a column effect (it changes the label "
-        "lists, which every column reads), so the column part comes from the mapping side.\n\n"
-        f"**Not the synonym map's version.** Built from any single one of the eight GPT synonym runs, or from the "
-        f"first few, the map puts M2 between {m2.drop(index=full).min():+.2f} and {m2.drop(index=full).max():+.2f} "
-        f"points from the paper (never closer than {m2.drop(index=full).abs().min():.2f}), against {m2[full]:+.2f} "
-        "with the released union of all eight; M1, which uses no synonym, does not move. The released map is "
-        "the one the paper's M2 column was computed with, and the wheel offsets are not an older synonym map. "
-        "Every published copy of the wheel and word-form files is the same (the table's note gives the commits), "
-        "and all postdate the OV-MER table, so a revision of wheels 1–3 and 5 between the paper and the release is "
-        "the explanation left; it cannot be tested without the earlier files."
-    )
     return text
