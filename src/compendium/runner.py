@@ -6,12 +6,11 @@ beside it hold the other profiles' parameters (a notebook without ``<name>.paper
 defaults at paper scale too: its defaults already are the full computation).
 
 ``run_notebook`` writes ``book/<paper>/<name>.ipynb`` (the notebook's ``<name>.results.json`` and any other
-file it writes to :func:`compendium.verdicts.results_dir` are staged in a folder under the cache and join it only
-when the run ends well), stamps provenance into
-the notebook's metadata and a closing markdown cell, and skips a notebook whose inputs (source,
-parameters, the package code it imports) have not changed since the output was made. Only the paper
-profile (or the gpu profile, labelled as such) without overrides may write into ``book/``; a failed
-notebook is kept outside it. ``run_batch`` runs a grid of notebooks × parameter sets through
+file it writes to :func:`compendium.verdicts.results_dir` are staged in a folder under the cache and join it
+only when the run ends well), stamps provenance into the notebook's metadata and a closing markdown cell,
+and skips a notebook whose inputs (source, parameters, the package code it imports) have not changed since
+the output was made. Only the paper profile (or the gpu profile, labelled as such) without overrides may
+write into ``book/``; a failed notebook is kept outside it. ``run_batch`` runs a grid of notebooks × parameter sets through
 ``dask.distributed``, resumably.
 
 A parameter's allowed values are declared once, in its comment in the parameters cell, and checked

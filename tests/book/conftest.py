@@ -35,9 +35,9 @@ def toc_pages() -> list[str]:
     return pages
 
 
-#: Chapters whose book copy was executed before the verdict contract (no summary box, old outputs): their
-#: paper runs did not fit this session (see tests/core/test_chapters.py PRE_CONTRACT). Strict xfails: a
-#: re-executed chapter left here fails, so the set empties as they land.
+#: Chapters whose book copy was executed before the verdict contract (no summary box, old outputs), as
+#: tests/core/test_chapters.py PRE_CONTRACT (empty since GFS's converged run). Strict xfails: a re-executed
+#: chapter left here fails.
 PRE_CONTRACT_PAGES: set[str] = set()
 
 
