@@ -22,8 +22,8 @@ def test_code_imports_survive_magics_and_aliases():
 
 
 def test_closure_follows_imports_of_imports():
-    files = _rel(imports.closure({"compendium.emotion.compressor_forgetting"}))
-    # compressor_forgetting imports the CIFAR loader: a change there must mark its chapter stale
+    files = _rel(imports.closure({"compendium.emotion.emotion_qwen.forgetting"}))
+    # emotion_qwen.forgetting imports the CIFAR loader: a change there must mark its chapter stale
     assert "datasets/cifar.py" in files and "emotion/__init__.py" in files and "__init__.py" in files
     assert not any(f.startswith("graphs/") for f in files)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from compendium.emotion import emotion_qwen as eq
+from compendium.emotion.emotion_qwen import experiments as eq
 
 
 @pytest.fixture(autouse=True)
@@ -182,7 +182,7 @@ def test_strategies_on_real_labels(shared_data):
 
 # ---------------------------------------------------------------------------------------------------- forgetting
 def _random_task(name, n, t, classes, offset, task, seed):
-    from compendium.emotion import compressor_forgetting as cf
+    from compendium.emotion.emotion_qwen import forgetting as cf
 
     g = torch.Generator().manual_seed(seed)
     return cf.TaskData(name, torch.randn(n, t, cf.D_TOKEN, generator=g), torch.ones(n, t, dtype=torch.bool),
@@ -195,7 +195,7 @@ def test_forgetting_protocol_mechanics():
 
     from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLPatchMerger
 
-    from compendium.emotion import compressor_forgetting as cf
+    from compendium.emotion.emotion_qwen import forgetting as cf
 
     gen_tr = _random_task("g", 16, 16, tuple("abcd"), 0, 0, 0)
     emo_tr = _random_task("e", 16, 8, tuple("xyz"), 4, 1, 1)
@@ -236,7 +236,7 @@ def _results(single, hybrid, stage1=70.0, emotion=55.0, replay=0.25):
 
 
 def test_paired_differences_and_interval():
-    from compendium.emotion import compressor_forgetting as cf
+    from compendium.emotion.emotion_qwen import forgetting as cf
 
     res = _results([66.5, 69.4, 69.8], [71.1, 71.9, 73.0])
     diffs = cf.paired_differences(res, 0.25)
@@ -248,7 +248,7 @@ def test_paired_differences_and_interval():
 
 
 def test_seeds_for_power():
-    from compendium.emotion import compressor_forgetting as cf
+    from compendium.emotion.emotion_qwen import forgetting as cf
 
     # normal approximation (z 1.96 + 0.84)^2 * (sd / effect)^2 = 7.85 at sd = effect; the t-test needs 10
     assert cf.seeds_for_power(3.0) == 10
@@ -260,14 +260,14 @@ def test_seeds_for_power():
 
 
 def test_power_analysis_table():
-    from compendium.emotion import compressor_forgetting as cf
+    from compendium.emotion.emotion_qwen import forgetting as cf
 
     table = cf.power_analysis(_results([66.5, 69.4, 69.8], [71.1, 71.9, 73.0]))
     assert table.iloc[0]["seeds run"] == 3 and table.iloc[0, -1] == 4
 
 
 def test_claim_limits_forgetting_every_branch():
-    from compendium.emotion import compressor_forgetting as cf
+    from compendium.emotion.emotion_qwen import forgetting as cf
 
     def verdict(single, hybrid, **kw):
         cell = cf.claim_limits_forgetting(_results(single, hybrid, **kw), 0.25, 0.375, scale_reason="tiny model")
@@ -276,7 +276,7 @@ def test_claim_limits_forgetting_every_branch():
     seeds = 6
     holds = verdict([60.0 + i % 2 for i in range(seeds)], [66.0 + i % 3 for i in range(seeds)])
     assert holds.verdict == "supported" and holds.scale == "substitute"
-    assert holds.rule == "compendium.emotion.compressor_forgetting.claim_limits_forgetting"
+    assert holds.rule == "compendium.emotion.emotion_qwen.forgetting.claim_limits_forgetting"
     fails = verdict([60.0, 60.5, 61.0, 60.2, 60.8, 60.4], [60.1, 60.4, 61.0, 60.3, 60.7, 60.4])
     assert fails.verdict == "not supported"  # the interval sits at 0, far below 3 points
     wide = verdict([60, 50, 70, 55, 65, 60], [62, 58, 66, 52, 70, 61])
@@ -293,9 +293,9 @@ def test_claim_limits_forgetting_every_branch():
 
 
 # ---------------------------------------------------------------------------------------------------- chapter steps
-# compendium.emotion.emotion_qwen_chapter: the notebook's tables, texts and figure, on small hand-made inputs.
+# compendium.emotion.emotion_qwen.chapter: the notebook's tables, texts and figure, on small hand-made inputs.
 def test_chapter_parameter_counts():
-    from compendium.emotion import emotion_qwen_chapter as ch
+    from compendium.emotion.emotion_qwen import chapter as ch
 
     counts, text = ch.parameter_counts()
     p = counts.set_index("part").parameters
@@ -309,7 +309,7 @@ def test_chapter_parameter_counts():
 
 def test_chapter_probe_check_small_grid():
     from compendium import published
-    from compendium.emotion import emotion_qwen_chapter as ch
+    from compendium.emotion.emotion_qwen import chapter as ch
 
     table = published.load("emotion_qwen").table("probe")
     cmp, line = ch.probe_check(table, [1, 4, 4], 1, hidden_size=32, intermediate_size=48, num_heads=4,
@@ -326,7 +326,7 @@ def test_chapter_probe_check_small_grid():
 def test_chapter_weight_loading_both_paths(tmp_path):
     from safetensors.torch import save_file
 
-    from compendium.emotion import emotion_qwen_chapter as ch
+    from compendium.emotion.emotion_qwen import chapter as ch
 
     report, line = ch.weight_loading("")  # no checkpoint: a small random Qwen2.5-VL with the real key layout
     assert report.missing and all(k.startswith("merger.gate.") for k in report.missing)
@@ -362,7 +362,7 @@ def _timed_results(single, hybrid, replay=0.25, stage1=70.0, emotion=55.0):
 
 
 def test_chapter_task_summary_and_run_seeds():
-    from compendium.emotion import emotion_qwen_chapter as ch
+    from compendium.emotion.emotion_qwen import chapter as ch
 
     gen = _random_task("g", 16, 16, tuple("abcd"), 0, 0, 0)
     emo = _random_task("e", 16, 8, tuple("xyz"), 4, 1, 1)
@@ -380,7 +380,7 @@ def test_chapter_forgetting_tables_and_figure():
     import matplotlib
 
     matplotlib.use("Agg")
-    from compendium.emotion import emotion_qwen_chapter as ch
+    from compendium.emotion.emotion_qwen import chapter as ch
 
     res = _timed_results([60.0, 62.0], [66.0, 68.0])
     summary = ch.forgetting_summary(res)
@@ -398,7 +398,7 @@ def test_chapter_forgetting_tables_and_figure():
 
 
 def test_chapter_power_report_texts():
-    from compendium.emotion import emotion_qwen_chapter as ch
+    from compendium.emotion.emotion_qwen import chapter as ch
 
     one = ch.power_report(_timed_results([60.0], [70.0]), 1)
     assert one["per_seed_minutes"] == "2.0" and one["experiment_minutes"] == "2"
@@ -418,7 +418,7 @@ def test_chapter_power_report_texts():
 
 
 def test_chapter_scoring_examples():
-    from compendium.emotion import emotion_qwen_chapter as ch
+    from compendium.emotion.emotion_qwen import chapter as ch
 
     ex = ch.scoring_examples().set_index("reply")
     # "unhappy" contains "happy" (faithful DFEW right); no whole class word (corrected: none); MER2024: happy / none
@@ -433,7 +433,7 @@ def test_chapter_scoring_examples():
 
 
 def test_chapter_scores_on_answers():
-    from compendium.emotion import emotion_qwen_chapter as ch
+    from compendium.emotion.emotion_qwen import chapter as ch
 
     dfew_labels = {"a": "happy", "b": "sad", "c": "angry"}
     # a: contains "happy" but starts with "sad"; b: right both ways; c: no class word; "z" has no label (dropped)
@@ -462,7 +462,7 @@ def test_chapter_scores_on_answers():
 
 def test_chapter_label_sets_and_strategies(shared_data):
     from compendium import published
-    from compendium.emotion import emotion_qwen_chapter as ch
+    from compendium.emotion.emotion_qwen import chapter as ch
 
     small = ch.strategy_table({"DFEW set_1": ["happy", "sad"]}, {"MER2024 semi": ["worried", "happy"]})
     assert len(small) == 8 and small["as written: UAR"].isna().sum() == 4
@@ -480,7 +480,7 @@ def test_chapter_label_sets_and_strategies(shared_data):
 
 
 def test_chapter_loads_affectgpt_answers(shared_data):
-    from compendium.emotion import emotion_qwen_chapter as ch
+    from compendium.emotion.emotion_qwen import chapter as ch
 
     answers, meld, mer23 = ch.load_affectgpt_answers(shared_data / "emotion/affectgpt/output",
                                                      shared_data / "emotion/mertools/MERBench/dataset")
@@ -491,7 +491,7 @@ def test_chapter_loads_affectgpt_answers(shared_data):
 
 
 def test_chapter_summary_inputs():
-    from compendium.emotion import emotion_qwen_chapter as ch
+    from compendium.emotion.emotion_qwen import chapter as ch
 
     one = ch.summary_inputs([0], [0.0])
     assert "GoEmotions, 1 seed, replay 0);" in one["ran_here"] and one["paper_claim"] and one["not_reproduced"]

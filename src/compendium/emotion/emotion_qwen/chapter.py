@@ -1,5 +1,6 @@
-"""The Emotion-Qwen chapter's tables, texts and figure, assembled from :mod:`compendium.emotion.emotion_qwen` and
-:mod:`compendium.emotion.compressor_forgetting`; only ``notebooks/emotion_qwen`` imports this module.
+"""The Emotion-Qwen chapter's tables, texts and figure, assembled from :mod:`.experiments` (the Hybrid Compressor
+and the scoring scripts' parsers) and :mod:`.forgetting` (the forgetting experiment); only
+``notebooks/emotion_qwen`` imports this module.
 
 Each function is one step of the chapter (the notebook calls them in order, so the random streams are consumed in the
 same order as when this code lived in the notebook): parameter counts, the shape probe, weight loading, the
@@ -18,8 +19,8 @@ import pandas as pd
 import torch
 
 from compendium import verdicts
-from compendium.emotion import compressor_forgetting as cf
-from compendium.emotion import emotion_qwen as eq
+from compendium.emotion.emotion_qwen import experiments as eq
+from compendium.emotion.emotion_qwen import forgetting as cf
 from compendium.emotion.unibench import find_checkpoints, load_descriptions, load_merbench_labels
 
 __all__ = ["parameter_counts", "probe_check", "weight_loading", "task_summary", "run_seeds", "RESULT_COLUMNS",
@@ -132,7 +133,7 @@ def run_seeds(general_train: cf.TaskData, general_test: cf.TaskData, emotion_tra
               emotion_test: cf.TaskData, seeds: Sequence[int], replays: Sequence[float], *, stage1_epochs: int,
               stage2_epochs: int, tune_llm: bool, **sizes) -> pd.DataFrame:
     """The forgetting experiment once per seed (stage 1 once per seed, then every variant for every replay
-    fraction), concatenated. ``sizes``: further :class:`~compendium.emotion.compressor_forgetting.ExperimentConfig`
+    fraction), concatenated. ``sizes``: further :class:`~compendium.emotion.emotion_qwen.forgetting.ExperimentConfig`
     fields (the chapter uses the defaults)."""
     frames = []
     for seed in seeds:

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from compendium.emotion.backbones import encode_images, encode_texts_cached
-from compendium.emotion.emotion_qwen import GateNetWithAttention, HybridCompressor
+from compendium.emotion.emotion_qwen.experiments import GateNetWithAttention, HybridCompressor
 from compendium.paths import artifacts_dir
 
 __all__ = ["ExperimentConfig", "TaskData", "TinyLMM", "cifar_task", "goemotions_task", "run_experiment",
