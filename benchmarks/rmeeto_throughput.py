@@ -48,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from compendium.vision_mamba.rmeeto import PAPER_MERGE, MergeConfig, RMeeToVim, rmeeto_flops, speedup, throughput
+    from compendium.vision_mamba.bench import speedup
     from compendium.vision_mamba.flops import vim_flops
+    from compendium.vision_mamba.rmeeto.model import PAPER_MERGE, MergeConfig, RMeeToVim, rmeeto_flops, throughput
     from compendium.vision_mamba.vim import VIM_CONFIGS, Vim, VimConfig
 
     torch.set_num_threads(args.threads)

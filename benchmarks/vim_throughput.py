@@ -41,7 +41,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=None, help="write <out>.csv")
     args = p.parse_args(argv)
 
-    from compendium.vision_mamba.dyvm import DyVM, DyVMConfig, set_static_gates
+    from compendium.vision_mamba.dyvm.model import DyVM, DyVMConfig, set_static_gates
     from compendium.vision_mamba.flops import dyvm_flops, vim_flops
     from compendium.vision_mamba.train import CIFAR_VIM, compare_throughput
     from compendium.vision_mamba.vim import VIM_CONFIGS, Vim

@@ -60,12 +60,15 @@ def test_imports_respect_the_floors(path):
 
 
 # A paper's package (named by its key) is imported only by its own modules and by the floors above the domains;
-# what two papers share lives in the domain's shared core. Papers not yet in packages of their own: see the note
-# in issue 14 (the Vision Mamba papers move with their next re-execution).
+# what two papers share lives in the domain's shared core. Every paper of the index has its package (issue 14).
 PAPER_PACKAGES = ("compendium.graphs.gfs", "compendium.graphs.gsl",
                   "compendium.mllm_bench.pebench", "compendium.mllm_bench.mpbench",
                   "compendium.emotion.affectgpt", "compendium.emotion.mer2025", "compendium.emotion.eibench",
-                  "compendium.emotion.emotion_qwen")
+                  "compendium.emotion.emotion_qwen", "compendium.vision_mamba.dyvm", "compendium.vision_mamba.rmeeto")
+
+
+def test_every_paper_of_the_index_has_its_package():
+    assert {p.rpartition(".")[2] for p in PAPER_PACKAGES} == set(papers.keys())
 
 
 def _paper_of(mod: str) -> str | None:

@@ -3,9 +3,9 @@ import numpy as np
 import torch
 
 from compendium.datasets.cifar import CLASSES, augment, load_cifar10, to_tensor
-from compendium.vision_mamba.dyvm import DyVMConfig
-from compendium.vision_mamba.train import (TrainConfig, evaluate, fit_dyvm, fit_vim, subset_indices,
-                                           throughput)
+from compendium.vision_mamba.dyvm.model import DyVMConfig
+from compendium.vision_mamba.dyvm.train import fit_dyvm
+from compendium.vision_mamba.train import TrainConfig, evaluate, fit_vim, subset_indices, throughput
 from compendium.vision_mamba.vim import VimConfig
 
 
@@ -43,6 +43,24 @@ def test_fit_vim_and_dyvm_cache(cifar_test_split):
     ev = evaluate(d.model, data["x_test"], data["y_test"])
     assert 0 <= ev["acc"] <= 100 and 0 <= ev["block_keep_ratio"] <= 1
     assert throughput(r.model, to_tensor(x[:16]), warmup=1, iters=1) > 0
+
+
+def test_cache_keys_of_the_chapters_weights_are_pinned():
+    """The keys the DyVM and R-MeeTo chapters' cached weights are stored under (the paper profile's dense tiny Vim
+    and its DyVM fine-tuning): a change to ``config_key``, ``CODE_VERSION`` or a config's fields or defaults
+    orphans every trained model in the cache. Change them only on purpose, with these values."""
+    from compendium.data import entry
+    from compendium.vision_mamba.dyvm.train import DyVMLossConfig
+    from compendium.vision_mamba.train import CIFAR_VIM, CODE_VERSION, config_key
+
+    tag = f"cifar10-jpg-{entry('images/cifar10-jpg.zip').size}"   # cifar_and_dense_vim's data tag
+    assert tag == "cifar10-jpg-63273525" and CODE_VERSION == 1
+    dense = config_key("vim", CIFAR_VIM, TrainConfig(), tag)
+    assert dense == "e1f1264e35647761"
+    assert config_key("vim", CIFAR_VIM, TrainConfig(epochs=4.0, max_steps=None), tag) == dense   # the paper profile
+    dyvm_cfg = DyVMConfig(vim=CIFAR_VIM, pruning_loc=(2, 4, 6), keep_ratio=0.7)
+    dyvm_train = TrainConfig(epochs=0.5, lr=2e-4, min_lr=1e-6, weight_decay=1e-8)
+    assert config_key("dyvm", dense, dyvm_cfg, dyvm_train, DyVMLossConfig(block_keep_target=0.8)) == "bc54df7cd0abb296"
 
 
 def test_cifar_and_dense_vim_keeps_the_chapters_cache_key(cifar_test_split, monkeypatch):

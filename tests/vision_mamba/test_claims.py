@@ -8,8 +8,8 @@ import pytest
 
 from compendium import verdicts
 from compendium.verdicts import Precondition
-from compendium.vision_mamba import dyvm_claims as dc
-from compendium.vision_mamba import rmeeto_claims as rc
+from compendium.vision_mamba.dyvm import claims as dc
+from compendium.vision_mamba.rmeeto import claims as rc
 from compendium.vision_mamba.preconditions import above_chance, best_position, binomial_se, converged
 from compendium.vision_mamba.verdict_tables import split_table
 from compendium.vision_mamba.vim import VIM_CONFIGS
@@ -84,7 +84,7 @@ def test_training_preconditions():
 def test_claim_flops_for_accuracy(reduction, drop, pres, verdict):
     got = dc.claim_flops_for_accuracy(reduction, 60.0, 60.0 - drop, 10000, 1.7, preconditions=pres, scale_reason=WHY)
     assert got["verdict"][0] == verdict and got["scale"][0] == "reduced"
-    assert got["rule"][0] == "compendium.vision_mamba.dyvm_claims.claim_flops_for_accuracy"
+    assert got["rule"][0] == "compendium.vision_mamba.dyvm.claims.claim_flops_for_accuracy"
 
 
 @pytest.mark.parametrize("beta, pres, verdict", [
@@ -142,7 +142,7 @@ def test_difference_test_branches():
 def test_claim_ordering(a, b, pres, verdict):
     got = rc.claim_ordering(a, b, 2000, "merge beats prune", "r 12", preconditions=pres, scale_reason=WHY,
                             source="Table 1")
-    assert got["verdict"][0] == verdict and got["rule"][0].endswith("rmeeto_claims.claim_ordering")
+    assert got["verdict"][0] == verdict and got["rule"][0].endswith("rmeeto.claims.claim_ordering")
 
 
 def test_recovery_by_hand():

@@ -13,8 +13,8 @@ import torch
 from compendium.vision_mamba import _optional
 from compendium.vision_mamba import selective_scan as ss
 from compendium.vision_mamba.bench import compare_throughput, scan_inputs
-from compendium.vision_mamba.dyvm import DynamicBiMamba, DyVM, DyVMConfig, dyvm_loss, teacher_outputs
-from compendium.vision_mamba.rmeeto import MergeConfig, RMeeToVim
+from compendium.vision_mamba.dyvm.model import DynamicBiMamba, DyVM, DyVMConfig, dyvm_loss, teacher_outputs
+from compendium.vision_mamba.rmeeto.model import MergeConfig, RMeeToVim
 from compendium.vision_mamba.selective_scan import selective_scan, selective_scan_chunked, selective_scan_ref
 from compendium.vision_mamba.vim import Vim, VimConfig
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from compendium.vision_mamba.dyvm import (DynamicBiMamba, DyVM, DyVMConfig, dyvm_loss, gumbel_sigmoid,
+from compendium.vision_mamba.dyvm.model import (DynamicBiMamba, DyVM, DyVMConfig, dyvm_loss, gumbel_sigmoid,
                                           rearrange_kept_first, teacher_outputs)
 from compendium.vision_mamba.vim import VIM_CONFIGS, Vim, VimConfig, count_parameters
 
@@ -107,7 +107,7 @@ def test_pruned_mode_rejects_stochastic():
 
 
 def test_logits_recording_gates_measures_the_keep_ratio():
-    from compendium.vision_mamba.dyvm import LogitsRecordingGates
+    from compendium.vision_mamba.dyvm.model import LogitsRecordingGates
 
     m = random_dyvm(0)
     wrapped = LogitsRecordingGates(m)

@@ -1,4 +1,4 @@
-"""The DyVM chapter's tables, figures, readings and verdict assembly (vision_mamba.dyvm_chapter), on small
+"""The DyVM chapter's tables, figures, readings and verdict assembly (vision_mamba.dyvm.chapter), on small
 hand-made inputs and random tiny models."""
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from compendium import published
-from compendium.vision_mamba import dyvm_chapter as ch
-from compendium.vision_mamba.dyvm import DyVM, DyVMConfig
-from compendium.vision_mamba.dyvm_claims import flops_reduction_range
+from compendium.vision_mamba.dyvm import chapter as ch
+from compendium.vision_mamba.dyvm.claims import flops_reduction_range
+from compendium.vision_mamba.dyvm.model import DyVM, DyVMConfig
 from compendium.vision_mamba.train import CIFAR_VIM
 from compendium.vision_mamba.vim import VIM_CONFIGS, Vim, VimConfig
 
@@ -129,11 +129,11 @@ def test_small_scale_figure_reading_and_throughput(papers, capsys):
 def test_imagenet_checkpoints(monkeypatch, capsys):
     assert ch.imagenet_checkpoints("", {}) == {}
     assert "ImageNet-1K not given" in capsys.readouterr().out
-    from compendium.vision_mamba import rmeeto_imagenet
+    from compendium.vision_mamba import imagenet
 
-    monkeypatch.setattr(rmeeto_imagenet, "check_imagenet_val", lambda root: ["n01"])
-    monkeypatch.setattr(rmeeto_imagenet, "load_weights", lambda m, path, prefer_ema=False: "model")
-    monkeypatch.setattr(rmeeto_imagenet, "evaluate_imagenet",
+    monkeypatch.setattr(imagenet, "check_imagenet_val", lambda root: ["n01"])
+    monkeypatch.setattr(imagenet, "load_weights", lambda m, path, prefer_ema=False: "model")
+    monkeypatch.setattr(imagenet, "evaluate_imagenet",
                         lambda m, root, limit=None, device="cpu": {"acc1": 80.0, "acc5": 95.0, "n": limit or 50000})
     small = {"small": ("vim_s.pth", "dyvm_s.pth")}
     out = ch.imagenet_checkpoints("/val", small, limit=10)

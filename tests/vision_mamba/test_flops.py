@@ -5,7 +5,7 @@ Published Vim FLOPs 1.45 / 5.08 / 18.87 G (R-MeeTo Tab. 2 and DyVM, via
 import pytest
 import torch
 
-from compendium.vision_mamba.dyvm import DyVM, DyVMConfig
+from compendium.vision_mamba.dyvm.model import DyVM, DyVMConfig
 from compendium.vision_mamba.flops import (block_flops, count_flops, dyvm_flops, dyvm_token_schedule,
                                            predictor_flops, vim_flops)
 from compendium.vision_mamba.vim import VIM_CONFIGS, Vim, VimConfig

@@ -26,7 +26,7 @@ import torch
 
 from compendium import published
 from compendium.vision_mamba.flops import count_flops
-from compendium.vision_mamba.rmeeto import (
+from compendium.vision_mamba.rmeeto.model import (
     PAPER_MERGE, MergeConfig, RMeeToVim, apply_merge, bipartite_soft_matching, distill_loss,
     matching_flops, merge_points, merge_wavg, rmeeto_flops, token_schedule)
 from compendium.vision_mamba.vim import VIM_CONFIGS, Vim, VimConfig
@@ -303,7 +303,7 @@ def test_hook_count_agrees_with_analytic_schedule():
 
 
 def test_throughput_side_by_side():
-    from compendium.vision_mamba.rmeeto import throughput
+    from compendium.vision_mamba.rmeeto.model import throughput
     vim = _tiny_vim(depth=2)
     merged = RMeeToVim.from_vim(vim, MergeConfig(num_prune=30))
     res = throughput({"dense": vim, "merged": merged}, torch.randn(2, 3, 32, 32), warmup=1, iters=1, repeats=2)

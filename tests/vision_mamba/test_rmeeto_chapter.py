@@ -1,4 +1,4 @@
-"""The R-MeeTo chapter's tables, figures, readings and verdict assembly (vision_mamba.rmeeto_chapter), on small
+"""The R-MeeTo chapter's tables, figures, readings and verdict assembly (vision_mamba.rmeeto.chapter), on small
 hand-made inputs and random tiny models."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from compendium import published, verdicts
-from compendium.vision_mamba import rmeeto_chapter as ch
-from compendium.vision_mamba.rmeeto import MergeConfig
+from compendium.vision_mamba.rmeeto import chapter as ch
+from compendium.vision_mamba.rmeeto.model import MergeConfig
 from compendium.vision_mamba.train import CIFAR_VIM
 from compendium.vision_mamba.vim import Vim, VimConfig
 
@@ -145,7 +145,7 @@ def test_imagenet_cells(monkeypatch, capsys):
     acc, rows = ch.imagenet_cells("", {})
     assert len(acc) == 6 and rows.empty and all(isinstance(v, verdicts.NotRun) for v in acc.values())
     assert "not run here" in capsys.readouterr().out
-    from compendium.vision_mamba import rmeeto_imagenet
+    from compendium.vision_mamba import imagenet
     from compendium.vision_mamba.vim import CheckpointNotFoundError
 
     def load(model, path, prefer_ema=False):
@@ -153,9 +153,9 @@ def test_imagenet_cells(monkeypatch, capsys):
             raise CheckpointNotFoundError("no such file\nmore")
         return "ema" if prefer_ema else "model"
 
-    monkeypatch.setattr(rmeeto_imagenet, "check_imagenet_val", lambda root: ["n01"])
-    monkeypatch.setattr(rmeeto_imagenet, "load_weights", load)
-    monkeypatch.setattr(rmeeto_imagenet, "evaluate_imagenet",
+    monkeypatch.setattr(imagenet, "check_imagenet_val", lambda root: ["n01"])
+    monkeypatch.setattr(imagenet, "load_weights", load)
+    monkeypatch.setattr(imagenet, "evaluate_imagenet",
                         lambda m, root, limit=None, device="cpu": {"acc1": 76.0, "acc5": 93.0, "n": limit or 50000})
     acc, rows = ch.imagenet_cells("/val", {"tiny": ("vim_t.pth", "rm_t.pth"), "small": ("missing.pth", "")})
     assert acc[("Vim", "Top-1 Ti (%)")] == 76.0 and acc[("R-MeeTo", "Top-1 Ti (%)")] == 76.0

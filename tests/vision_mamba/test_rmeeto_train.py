@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from compendium.vision_mamba.rmeeto import MergeConfig
-from compendium.vision_mamba.rmeeto_train import RetrainConfig, epoch_lr, retrain, training_free
+from compendium.vision_mamba.rmeeto.model import MergeConfig
+from compendium.vision_mamba.rmeeto.train import RetrainConfig, epoch_lr, retrain, training_free
 from compendium.vision_mamba.vim import Vim, VimConfig
 
 torch.set_num_threads(1)
@@ -54,6 +54,20 @@ def test_retrain_two_steps(small_data):
                          small_data["x_test"], small_data["y_test"])
     assert set(accs) == {"dense", "merged", "pruned"} and all(0 <= a <= 100 for a in accs.values())
     assert res.history[0]["acc"] == pytest.approx(accs["merged"])
+
+
+def test_cache_keys_of_the_paper_profile_are_pinned():
+    """The keys of the paper profile's re-trained variants and control (on the dense tiny Vim's key, pinned in
+    test_cifar_train.py): a change to a config's fields or defaults orphans the cached models."""
+    from compendium.vision_mamba.train import config_key
+
+    dense = "e1f1264e35647761"
+    merge = MergeConfig(num_prune=12)
+    rcfg = RetrainConfig(epochs=3, batch_size=64, lr=1e-4, train_subset=10000)
+    variants = {"merge": merge, "prune": replace(merge, prune=True), "unordered": replace(merge, ordered=False)}
+    keys = {v: config_key("rmeeto", dense, m, rcfg, 2000) for v, m in variants.items()}
+    assert keys == {"merge": "0f018fa2e2e1b296", "prune": "bf8a92968bd59993", "unordered": "30aa304c78bf284c"}
+    assert config_key("rmeeto-control", dense, rcfg, 2000) == "af05640e59c031c2"
 
 
 def test_dense_control_has_its_own_key_and_stays_dense(small_data):

@@ -1,9 +1,15 @@
-"""Vision Mamba (Vim, arXiv 2401.09417) and Dynamic Vision Mamba (DyVM, arXiv 2504.04787).
+"""Vision Mamba (Vim, arXiv 2401.09417) and the two chapters built on it: DyVM (arXiv 2504.04787,
+:mod:`~compendium.vision_mamba.dyvm`) and R-MeeTo (arXiv 2412.12496, :mod:`~compendium.vision_mamba.rmeeto`).
 
-Modules: ``selective_scan`` (reference, fast CPU scan, dispatcher), ``vim`` (the model,
-official state-dict names), ``flops`` (analytic and hook-based FLOPs), ``dyvm`` (token
-pruning and block selection), ``cifar`` (CIFAR-10 from the JPEG zip), ``train`` (small
-training loops with a checkpoint cache). Used by the DyVM chapter of the book.
+Shared core: ``selective_scan`` (reference, fast CPU scan, dispatcher), ``cpu_kernel`` (the compiled CPU
+scan), ``vim`` (the model, official state-dict names), ``flops`` (analytic and hook-based FLOPs of Vim and
+DyVM), ``bench`` (side-by-side throughput and its paired speed-up, scan timings), ``train`` (the dense tiny
+Vim on CIFAR-10, the training loop and the weight cache), ``plateau`` (the dense tiny Vim trained to its
+plateau), ``imagenet`` (ImageNet-1K validation for the ``gpu`` profiles), ``preconditions`` (the claims'
+preconditions) and ``verdict_tables``. CIFAR-10 itself comes from :mod:`compendium.datasets.cifar`.
+
+Paper packages, each with ``model``, ``train``, ``claims`` and ``chapter``: ``dyvm`` (token pruning and
+block selection) and ``rmeeto`` (merged-token re-training). Neither imports the other.
 """
 from . import selective_scan  # the module (its function of the same name: selective_scan.selective_scan)
 from .selective_scan import (SelectiveScan, available_backends, selective_scan_chunked,

@@ -1,6 +1,6 @@
 """Timing helpers shared by the benchmarks and the Vision Mamba chapters.
 
-:func:`compare_throughput` times whole models side by side (CPU or CUDA);
+:func:`compare_throughput` times whole models side by side (CPU or CUDA) and :func:`speedup` pairs its rounds;
 :func:`time_scans` times the sequential reference against the fast CPU scans on the
 same inputs (laid out token-major, as the Vim mixer produces them), the implementations
 taking turns so that changes of machine load hit all of them alike.
@@ -17,7 +17,7 @@ from . import _optional, cpu_kernel
 from .selective_scan import (default_chunk_size, selective_scan, selective_scan_chunked,
                              selective_scan_cpu_kernel, selective_scan_ref)
 
-__all__ = ["compare_throughput", "scan_inputs", "time_scans"]
+__all__ = ["compare_throughput", "speedup", "scan_inputs", "time_scans"]
 
 
 @torch.no_grad()
@@ -59,6 +59,12 @@ def compare_throughput(models: dict, images: torch.Tensor, warmup: int = 2, iter
     n = images.shape[0]
     return {k: {"images_per_s": n / statistics.median(v), "best_images_per_s": n / min(v),
                 "ms_per_batch": 1e3 * statistics.median(v), "rounds": v} for k, v in per.items()}
+
+
+def speedup(result: dict[str, dict], fast: str = "merged", slow: str = "dense") -> float:
+    """Median over rounds of t(slow) / t(fast), pairing the rounds measured back to back (``result``: the
+    output of :func:`compare_throughput`)."""
+    return statistics.median(a / b for a, b in zip(result[slow]["rounds"], result[fast]["rounds"]))
 
 
 def scan_inputs(b: int, e: int, l: int, n: int, seed: int = 0, grad: bool = False,

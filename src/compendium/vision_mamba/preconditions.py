@@ -5,7 +5,7 @@ finished learning and its accuracies are off the floor; these functions measure 
 recorded histories and return :class:`~compendium.verdicts.Precondition` objects.
 
 Histories are lists of records, one per evaluation, each with the held-out accuracy ``acc`` (%) and its
-position in the run: ``step`` (``train.fit_vim`` / ``fit_dyvm``) or ``epoch`` (``rmeeto_train.retrain``,
+position in the run: ``step`` (``train.fit_vim`` / ``dyvm.train.fit_dyvm``) or ``epoch`` (``rmeeto.train.retrain``,
 whose record 0 is the model before re-training).
 """
 from __future__ import annotations

@@ -1,15 +1,17 @@
-"""Small training loops for the DyVM chapter: a tiny Vim on CIFAR-10, then DyVM fine-tuning.
+"""Training shared by the Vision Mamba chapters: the dense tiny Vim on CIFAR-10 (:func:`fit_vim`,
+:func:`cifar_and_dense_vim`), the training loop, evaluation, throughput and the weight cache.
 
 Trained weights are cached under ``<cache>/artifacts/vision_mamba/weights`` (cache =
 ``COMPENDIUM_CACHE`` or ``~/.cache/compendium``), keyed by a hash of everything that
-determines them (model config, training config, data tag, teacher key), so a rerun with
-the same settings loads them instead of training again.
+determines them (model config, training config, data tag, teacher key; :func:`config_key`),
+so a rerun with the same settings loads them instead of training again. DyVM's fine-tuning
+(:mod:`compendium.vision_mamba.dyvm.train`) and R-MeeTo's re-training
+(:mod:`compendium.vision_mamba.rmeeto.train`) cache their models beside the dense one, with
+the same key function.
 
 Recipe (scaled down from the papers; DeiT-style pipeline without mixup/cutmix): AdamW,
 linear warm-up then cosine decay to ``min_lr``, label smoothing, random crop + flip, no
-weight decay on 1-D parameters, ``A_log``/``D``, ``pos_embed`` and ``cls_token``. DyVM
-fine-tuning starts from the trained Vim, which also serves as the frozen teacher, with
-DyVM's loss (lambda_tok = lambda_blk = 10, distillation weight 0.5, beta = 0.8).
+weight decay on 1-D parameters, ``A_log``/``D``, ``pos_embed`` and ``cls_token``.
 """
 from __future__ import annotations
 
@@ -30,16 +32,13 @@ from ..data import fetch, matches_recorded_checksum, record_checksum
 from ..paths import artifacts_dir
 from .bench import compare_throughput
 from ..datasets.cifar import augment, load_cifar10, to_tensor
-from .dyvm import DyVM, DyVMConfig, dyvm_loss, teacher_outputs
 from .vim import Vim, VimConfig
 
 __all__ = [
     "TrainConfig",
-    "DyVMLossConfig",
     "TrainResult",
     "seed_everything",
     "fit_vim",
-    "fit_dyvm",
     "evaluate",
     "throughput",
     "compare_throughput",
@@ -75,16 +74,6 @@ class TrainConfig:
     train_subset: Optional[int] = None  # use only the first N training images (fixed order)
     seed: int = 0
     num_threads: int = 1           # torch CPU threads (not part of the cache key)
-
-
-@dataclass(frozen=True)
-class DyVMLossConfig:
-    """Weights of DyVM's loss, as in the released scripts."""
-
-    token_weight: float = 10.0
-    block_weight: float = 10.0
-    distill_weight: float = 0.5
-    block_keep_target: float = 0.8  # beta (0.8 for Vim-T/S, 0.7 for Vim-B)
 
 
 @dataclass
@@ -278,50 +267,6 @@ def fit_vim(model_cfg: VimConfig, cfg: TrainConfig, data: dict, data_tag: str,
                     "device": str(device), "model_cfg": asdict(model_cfg), "train_cfg": asdict(cfg)}, path)
         record_checksum(path)
     return TrainResult(model, history, key, path, seconds, False)
-
-
-def fit_dyvm(teacher: TrainResult, dyvm_cfg: DyVMConfig, cfg: TrainConfig, data: dict,
-             loss_cfg: DyVMLossConfig = DyVMLossConfig(), cache: bool = True, force: bool = False,
-             progress: bool = True, eval_subset: Optional[int] = 2000,
-             device: str = "cpu") -> TrainResult:
-    """DyVM fine-tuning from a trained Vim (also the frozen teacher), as in the DyVM scripts."""
-    key = config_key("dyvm", teacher.key, dyvm_cfg, replace(cfg, num_threads=1), loss_cfg)
-    path = weights_dir() / f"dyvm-{key}.pt"
-    if cache and matches_recorded_checksum(path) and not force:
-        model, blob = _load_cached(path, lambda: DyVM(dyvm_cfg), device)
-        return TrainResult(model, blob["history"], key, path, blob["seconds"], True)
-    torch.set_num_threads(cfg.num_threads)
-    seed_everything(cfg.seed)
-    t_model = teacher.model.to(device).eval()
-    for p in t_model.parameters():
-        p.requires_grad_(False)
-    student = DyVM.from_vim(t_model, dyvm_cfg)
-    sub = subset_indices(len(data["x_test"]), eval_subset)
-    xe, ye = data["x_test"][sub], data["y_test"][sub]
-
-    def step_fn(x, y):
-        out = student(x)                       # training mode: rearranged + masked, Gumbel
-        t_logits, t_tokens = teacher_outputs(t_model, x)
-        loss, parts = dyvm_loss(out, y, t_logits, t_tokens, dyvm_cfg.keep_ratio,
-                                loss_cfg.block_keep_target, loss_cfg.token_weight,
-                                loss_cfg.block_weight, loss_cfg.distill_weight,
-                                label_smoothing=cfg.label_smoothing)
-        parts["train_block_keep_ratio"] = out.block_keep_ratio
-        return loss, parts
-
-    t0 = time.time()
-    history = _train_loop(student, data, cfg, step_fn, "DyVM", progress,
-                          lambda: evaluate(student, xe, ye), torch.device(device))
-    seconds = time.time() - t0
-    student.eval()
-    for p in t_model.parameters():
-        p.requires_grad_(True)
-    if cache:
-        torch.save({"state_dict": _cpu_state(student), "history": history, "seconds": seconds,
-                    "device": str(device),
-                    "dyvm_cfg": asdict(dyvm_cfg), "train_cfg": asdict(cfg)}, path)
-        record_checksum(path)
-    return TrainResult(student, history, key, path, seconds, False)
 
 
 #: Test images of the dense model's per-epoch held-out accuracy (its convergence curve). Not part of the

@@ -23,8 +23,9 @@ with ``strict=True`` and compute the same function):
   class token, position embedding and head) and the state-dict names.
 
 The official "slow path" (``use_fast_path=False``) silently runs only the forward
-direction; this port always runs both. Used by the DyVM chapter
-(``notebooks/dyvm``) and by :mod:`compendium.vision_mamba.dyvm`.
+direction; this port always runs both. Used by the DyVM and R-MeeTo chapters
+(``notebooks/dyvm``, ``notebooks/rmeeto``) and by :mod:`compendium.vision_mamba.dyvm` and
+:mod:`compendium.vision_mamba.rmeeto`.
 """
 from __future__ import annotations
 

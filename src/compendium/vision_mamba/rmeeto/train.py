@@ -40,11 +40,11 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..data import matches_recorded_checksum, record_checksum
-from ..datasets.cifar import augment, to_tensor
-from .rmeeto import MergeConfig, RMeeToVim, distill_loss
-from .train import TrainResult, config_key, evaluate, seed_everything, subset_indices, weights_dir
-from .vim import Vim
+from ...data import matches_recorded_checksum, record_checksum
+from ...datasets.cifar import augment, to_tensor
+from ..train import TrainResult, config_key, evaluate, seed_everything, subset_indices, weights_dir
+from ..vim import Vim
+from .model import MergeConfig, RMeeToVim, distill_loss
 
 __all__ = ["RetrainConfig", "RetrainResult", "epoch_lr", "retrain", "training_free"]
 

@@ -43,8 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .flops import dyvm_token_schedule
-from .vim import BiMambaV2, Vim, VimConfig
+from ..flops import dyvm_token_schedule
+from ..vim import BiMambaV2, Vim, VimConfig
 
 __all__ = [
     "DyVMConfig",

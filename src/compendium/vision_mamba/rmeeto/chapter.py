@@ -2,7 +2,7 @@
 
 The notebook holds the parameters, the calls and what they show; every table, figure and generated paragraph
 is built here from the run's measurements, so that it is tested (tests/vision_mamba/test_rmeeto_chapter.py).
-The re-training recipe is :mod:`.rmeeto_train`'s; :func:`retrain_variants` only calls it for each variant.
+The re-training recipe is :mod:`.train`'s; :func:`retrain_variants` only calls it for each variant.
 """
 from __future__ import annotations
 
@@ -16,17 +16,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import verdicts
-from ..paths import repo_root
-from ..published import PublishedPaper
-from . import rmeeto as rm
-from . import rmeeto_claims
-from .flops import count_flops, vim_flops
-from .preconditions import above_chance, converged
-from .rmeeto_train import RetrainConfig, retrain, training_free
-from .train import CIFAR_VIM, evaluate, subset_indices
-from .verdict_tables import split_table
-from .vim import VIM_CONFIGS, Vim, VimConfig
+from ... import verdicts
+from ...paths import repo_root
+from ...published import PublishedPaper
+from ..flops import count_flops, vim_flops
+from ..preconditions import above_chance, converged
+from ..train import CIFAR_VIM, evaluate, subset_indices
+from ..verdict_tables import split_table
+from ..vim import VIM_CONFIGS, Vim, VimConfig
+from . import claims as rmeeto_claims
+from . import model as rm
+from .train import RetrainConfig, retrain, training_free
 
 __all__ = ["SIZES", "SPEED_CELL", "hand_merge", "hand_merge_check", "schedule_figure", "flops_table", "flops_lines",
            "flops_reading", "hooks_check", "dense_lines", "training_free_sweep", "sweep_figure", "retrain_variants",
@@ -204,7 +204,7 @@ def _run_line(name: str, run) -> str:
 
 def retrain_variants(dense, merge: rm.MergeConfig, variants: str, rcfg: RetrainConfig, data: dict, *,
                      eval_subset: int, device: str) -> tuple[dict, object]:
-    """(runs, control): :func:`.rmeeto_train.retrain` for each variant named in ``variants`` ("merge", "prune",
+    """(runs, control): :func:`.train.retrain` for each variant named in ``variants`` ("merge", "prune",
     "unordered", comma-separated; all at the token budget of ``merge``), then the control: the dense model
     re-trained with the same recipe, epochs and images (its own cache key)."""
     variant_cfg = {"merge": merge, "prune": replace(merge, prune=True), "unordered": replace(merge, ordered=False)}
@@ -378,8 +378,8 @@ def imagenet_cells(imagenet_val: str, checkpoints: dict, *, limit: int = 0,
     """(Table 2 top-1 cells, evaluations): the official Vim and R-MeeTo weights (``checkpoints``: {"tiny": (vim path,
     rmeeto path), ...}) on ImageNet-1K validation, R-MeeTo with the paper's merging (Vim-Ti both with the code's
     compare = 11 and the FLOPs function's 142 tokens). Without the data or a path the cell is not run, with why."""
-    from .rmeeto_imagenet import ImageNetNotFoundError, check_imagenet_val, evaluate_imagenet, load_weights
-    from .vim import CheckpointNotFoundError
+    from ..imagenet import ImageNetNotFoundError, check_imagenet_val, evaluate_imagenet, load_weights
+    from ..vim import CheckpointNotFoundError
 
     acc_rep, rows = {}, []
     try:

@@ -7,7 +7,7 @@ import zipfile
 import pytest
 import torch
 
-from compendium.vision_mamba.rmeeto_imagenet import (IMAGENET_MEAN, IMAGENET_STD, ImageNetNotFoundError,
+from compendium.vision_mamba.imagenet import (IMAGENET_MEAN, IMAGENET_STD, ImageNetNotFoundError,
                                                      check_imagenet_val, eval_transform)
 
 
@@ -39,8 +39,8 @@ def test_eval_transform_on_a_real_jpeg(shared_data):
 
 
 def test_load_weights_model_ema_and_ddp_prefix(tmp_path):
-    from compendium.vision_mamba.rmeeto import RMeeToVim
-    from compendium.vision_mamba.rmeeto_imagenet import load_weights
+    from compendium.vision_mamba.rmeeto.model import RMeeToVim
+    from compendium.vision_mamba.imagenet import load_weights
     from compendium.vision_mamba.vim import CheckpointNotFoundError, Vim, VimConfig
 
     cfg = VimConfig(img_size=32, patch_size=8, stride=8, embed_dim=16, depth=2, d_state=4, num_classes=10)

@@ -17,18 +17,18 @@ from typing import Sequence
 
 import pandas as pd
 
-from .. import verdicts
-from ..verdicts import Precondition, Tolerance
-from .flops import dyvm_flops, vim_flops
-from .preconditions import SE_MULTIPLIER, above_chance, binomial_se, converged
-from .vim import VimConfig
+from ... import verdicts
+from ...verdicts import Precondition, Tolerance
+from ..flops import dyvm_flops, vim_flops
+from ..preconditions import SE_MULTIPLIER, above_chance, binomial_se, converged
+from ..vim import VimConfig
 
 __all__ = ["BETA_RANGE", "ABOUT_A_THIRD", "SMALL_DROP_FACTOR", "SKIPPING_BELOW", "SPEEDUP_MARGIN",
            "MIN_TIMING_ROUNDS", "flops_reduction_range", "training_preconditions", "claim_flops_for_accuracy",
            "claim_block_selection", "claim_wallclock", "reading"]
 
 PAPER = "dyvm"
-_RULE = "compendium.vision_mamba.dyvm_claims."
+_RULE = "compendium.vision_mamba.dyvm.claims."
 
 #: The block keep ratios beta that DyVM's Vim-S configuration allows: from the training target 0.8
 #: (``--block-keep-ratio 0.8`` in the released Vim-S scripts, which the loss pulls the gates to) to 1.0

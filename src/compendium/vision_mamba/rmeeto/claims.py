@@ -17,14 +17,14 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from .. import verdicts
-from ..verdicts import Precondition
-from .preconditions import SE_MULTIPLIER, binomial_se
+from ... import verdicts
+from ...verdicts import Precondition
+from ..preconditions import SE_MULTIPLIER, binomial_se
 
 __all__ = ["difference_test", "claim_ordering", "recovery", "claim_recovery"]
 
 PAPER = "rmeeto"
-_RULE = "compendium.vision_mamba.rmeeto_claims."
+_RULE = "compendium.vision_mamba.rmeeto.claims."
 
 
 def difference_test(a: float, b: float, n: int) -> tuple[Optional[bool], float, float]:

@@ -1,4 +1,4 @@
-"""ImageNet-1K validation for the R-MeeTo chapter's ``gpu`` profile (user-given data and weights).
+"""ImageNet-1K validation for the ``gpu`` profiles of the R-MeeTo and DyVM chapters (user-given data and weights).
 
 Nothing here downloads anything: the user points at an ImageNet validation folder in the
 ``ImageFolder`` layout the R-MeeTo and Vim code read (``val/<wnid>/<image>.JPEG``, 1,000 class

@@ -44,9 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .bench import compare_throughput
-from .flops import block_flops
-from .vim import Vim, VimConfig
+from ..bench import compare_throughput, speedup  # noqa: F401 (speedup: re-exported, shared with DyVM)
+from ..flops import block_flops
+from ..vim import Vim, VimConfig
 
 __all__ = [
     "MergeConfig",
@@ -428,15 +428,8 @@ def throughput(models: dict[str, nn.Module], x: Tensor, warmup: int = 3, iters: 
 
     :func:`compendium.vision_mamba.bench.compare_throughput` with ``repeats`` rounds; per
     model ``images_per_s`` (median round), ``best_images_per_s``, ``ms_per_batch`` and
-    ``rounds`` (seconds per batch in each round; :func:`speedup` pairs them). The paper's
+    ``rounds`` (seconds per batch in each round; :func:`~compendium.vision_mamba.bench.speedup` pairs them). The paper's
     protocol (``utils/calc_flops.py::throughput``) is fp16 autocast, batch 128, 100 warm-up + 30
     timed iterations on a GPU.
     """
     return compare_throughput(models, x, warmup, iters, repeats, autocast_dtype)
-
-
-def speedup(result: dict[str, dict], fast: str = "merged", slow: str = "dense") -> float:
-    """Median over rounds of t(slow) / t(fast), pairing the rounds measured back to back."""
-    import statistics
-
-    return statistics.median(a / b for a, b in zip(result[slow]["rounds"], result[fast]["rounds"]))

@@ -14,17 +14,17 @@ from typing import Optional, Sequence
 import pandas as pd
 import torch
 
-from .. import verdicts
-from ..published import PublishedPaper
-from . import cpu_kernel, dyvm_claims
-from .bench import time_scans
-from .dyvm import DynamicBiMamba, DyVM, DyVMConfig, LogitsRecordingGates, set_static_gates
-from .flops import count_flops, dyvm_flops, dyvm_token_schedule, vim_flops
-from .rmeeto import speedup as paired_speedup
-from .selective_scan import selective_scan_chunked, selective_scan_cpu_kernel, selective_scan_ref
-from .train import CIFAR_VIM, compare_throughput, evaluate, subset_indices
-from .verdict_tables import split_table
-from .vim import VIM_CONFIGS, Vim, VimConfig, count_parameters
+from ... import verdicts
+from ...published import PublishedPaper
+from .. import cpu_kernel
+from ..bench import speedup as paired_speedup, time_scans
+from ..flops import count_flops, dyvm_flops, dyvm_token_schedule, vim_flops
+from ..selective_scan import selective_scan_chunked, selective_scan_cpu_kernel, selective_scan_ref
+from ..train import CIFAR_VIM, compare_throughput, evaluate, subset_indices
+from ..verdict_tables import split_table
+from ..vim import VIM_CONFIGS, Vim, VimConfig, count_parameters
+from . import claims as dyvm_claims
+from .model import DynamicBiMamba, DyVM, DyVMConfig, LogitsRecordingGates, set_static_gates
 
 __all__ = ["REASON_IN1K", "toy_scan", "scan_speed", "scan_speed_figure", "scan_speed_reading", "vim_table",
            "vim_table_view", "vim_table_lines", "vim_verdicts", "vim_reading", "mechanism_check", "beta_reading",
@@ -282,7 +282,7 @@ def small_scale(dense, dy, x_test, y_test, *, eval_subset: int, keep_ratio: floa
     """Dense vs DyVM on the same test images (pruned inference, the masked training path and naive masking), their
     FLOPs at the measured beta and their throughput side by side; prints the summary, asserts that the masked
     training path and pruned inference agree, and returns every number with the table (``table``)."""
-    from ..datasets.cifar import to_tensor
+    from ...datasets.cifar import to_tensor
 
     sub = subset_indices(len(x_test), eval_subset or None, seed=1)
     xe, ye = x_test[sub], y_test[sub]
@@ -386,7 +386,7 @@ def imagenet_checkpoints(imagenet_val: str, checkpoints: dict, *, limit: int = 0
     if not imagenet_val:
         print("ImageNet-1K not given:", REASON_IN1K)
         return imagenet
-    from .rmeeto_imagenet import check_imagenet_val, evaluate_imagenet, load_weights
+    from ..imagenet import check_imagenet_val, evaluate_imagenet, load_weights
 
     check_imagenet_val(imagenet_val)
     for size, label in (("small", "S"), ("base", "B")):
