@@ -448,6 +448,8 @@ def run_notebook(job: Job, *, force: bool = False, progress: bool = False, log_o
     clean_stale_staging()
     job.output.parent.mkdir(parents=True, exist_ok=True)
     fp = fingerprint(job.source, job.parameters, job.profile)
+    # The code that runs is the checkout as it is now: a commit made while a long run goes on names other code.
+    commit, dirty = _git("rev-parse", "HEAD"), bool(_git("status", "--porcelain", "--", "src", "notebooks"))
     env_before = {k: os.environ.get(k) for k in ("COMPENDIUM_RESULTS_DIR", "COMPENDIUM_PROFILE")}
     # The unfinished notebook and the results files are staged; they join the output folder only
     # with a notebook that ran to the end. A killed run leaves them in the cache, never beside the book.
@@ -482,7 +484,7 @@ def run_notebook(job: Job, *, force: bool = False, progress: bool = False, log_o
         wall = time.perf_counter() - t0
         meta = {
             "status": status, "profile": job.profile, "parameters": job.parameters, "fingerprint": fp,
-            "commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain", "--", "src", "notebooks")),
+            "commit": commit, "dirty": dirty,
             "started": started, "wall_time_s": round(wall, 2), "versions": _versions(), "hardware": _hardware(),
             "source": str(job.source.relative_to(repo_root())) if job.source.is_relative_to(repo_root()) else str(job.source),
         }

@@ -63,6 +63,25 @@ def test_run_records_provenance_writes_results_and_skips(chapter, tmp_path):
     assert json.loads((out / "toy.results.json").read_text())["cells"][0]["verdict"] == "exact"
 
 
+def test_provenance_names_the_commit_that_ran_not_one_made_during_the_run(chapter, tmp_path, monkeypatch):
+    import papermill
+
+    head = {"commit": "before", "status": ""}
+    monkeypatch.setattr(runner, "_git", lambda *args: head["commit"] if args[0] == "rev-parse" else head["status"])
+    execute = papermill.execute_notebook
+
+    def execute_then_commit(*args, **kwargs):  # a commit (and an uncommitted edit) while the notebook runs
+        out = execute(*args, **kwargs)
+        head.update(commit="after", status=" M src/compendium/x.py")
+        return out
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute_then_commit)
+    out = tmp_path / "book" / "toy"
+    assert runner.run_notebook(runner.make_job(chapter, "paper", out_dir=out))["status"] == "ok"
+    meta = nbformat.read(out / "toy.ipynb", as_version=4).metadata["compendium"]
+    assert (meta["commit"], meta["dirty"]) == ("before", False)
+
+
 def test_failed_run_keeps_last_good_output(chapter, tmp_path):
     out = tmp_path / "book" / "toy"
     runner.run_notebook(runner.make_job(chapter, "ci", out_dir=out))
