@@ -14,8 +14,8 @@ Modules (a paper's package holds ``experiments``, ``chapter`` and, where it has 
   protocol.
 - ``eibench`` (package): EIBench (arXiv 2504.07521) data, human evaluation and the LLM-judge scorer (as written,
   corrected).
-- ``emotion_qwen``: Emotion-Qwen's (arXiv 2505.06685) Hybrid Compressor on Qwen2.5-VL classes and the DFEW / MER2024
-  scoring scripts' parsers; ``compressor_forgetting``: a small real experiment of its forgetting claim.
+- ``emotion_qwen`` (package): Emotion-Qwen's (arXiv 2505.06685) Hybrid Compressor on Qwen2.5-VL classes and the
+  DFEW / MER2024 scoring scripts' parsers, and a small real experiment of its forgetting claim.
 - ``backbones``: small real pretrained models from PyPI wheels (SmolLM2-135M-Instruct, all-MiniLM-L6-v2,
   MobileNetV2), loaded offline.
 
