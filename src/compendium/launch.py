@@ -22,7 +22,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import ast
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -37,7 +39,7 @@ except ImportError:  # Python 3.10
 from .paths import repo_root
 
 __all__ = ["repository_url", "requirements", "weight_packages", "version", "environment_yml", "postbuild",
-           "colab_source", "is_colab_cell", "update_notebook", "main"]
+           "colab_source", "is_colab_cell", "update_notebook", "files_changed_since", "main"]
 
 #: PyTorch's CPU wheels: Binder has no GPU, and the default index would pull a multi-GB CUDA build.
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -155,6 +157,39 @@ def update_notebook(path: Path, source: str) -> bool:
 
 def source_notebooks(root: Path | None = None) -> list[Path]:
     return sorted((_root(root) / "notebooks").glob("*/*.ipynb"))
+
+
+def _code_of(source: str) -> str | None:
+    """A Python module's code without its docstrings and comments (``None`` if it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def files_changed_since(ref: str, files: list[str], root: Path | None = None) -> list[str]:
+    """Those of ``files`` (paths relative to the repository) that differ between commit ``ref`` and the checkout.
+
+    A Python module whose code is the same apart from docstrings and comments does not count: a reader who installs
+    the package at ``ref`` runs the same code. Everything else (data, yaml, a module added since) counts.
+    """
+    root = _root(root)
+    git = lambda *args: subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)  # noqa: E731
+    changed = []
+    for name in git("diff", "--name-only", ref, "--", *files).stdout.split():
+        if name.endswith(".py") and (root / name).exists():
+            old = git("show", f"{ref}:{name}")
+            code = _code_of((root / name).read_text())
+            if old.returncode == 0 and code is not None and _code_of(old.stdout) == code:
+                continue
+        changed.append(name)
+    return changed
 
 
 def out_of_date(root: Path | None = None) -> list[str]:

@@ -75,6 +75,27 @@ def test_update_notebook_replaces_or_inserts_the_cell(tmp_path):
         assert not launch.update_notebook(path, source)  # a second run changes nothing
 
 
+def test_files_changed_since_ignores_docstrings_and_comments_only(tmp_path):
+    import subprocess
+
+    git = lambda *args: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,  # noqa: E731
+                                       check=True, capture_output=True, text=True)
+    git("init", "-q")
+    (tmp_path / "m.py").write_text('"""Old."""\n\n\ndef f(x):\n    """Old."""\n    return x + 1  # old\n')
+    (tmp_path / "d.yaml").write_text("a: 1\n")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    ref = git("rev-parse", "HEAD").stdout.strip()
+    files = ["m.py", "d.yaml", "new.py"]
+    (tmp_path / "m.py").write_text('"""New words."""\n\n\ndef f(x):\n    """New."""\n    return x + 1  # new\n')
+    assert launch.files_changed_since(ref, files, tmp_path) == []  # docstrings and comments only
+    (tmp_path / "new.py").write_text("y = 1\n")
+    git("add", "new.py")
+    (tmp_path / "d.yaml").write_text("a: 2\n")
+    (tmp_path / "m.py").write_text('"""New words."""\n\n\ndef f(x):\n    return x + 2\n')
+    assert sorted(launch.files_changed_since(ref, files, tmp_path)) == ["d.yaml", "m.py", "new.py"]
+
+
 @pytest.mark.parametrize("path", launch.source_notebooks(ROOT), ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_the_pinned_commit_holds_the_code_the_notebook_runs(path):
     """A Colab reader installs the package at the pinned commit: every package file the notebook uses (its
@@ -91,8 +112,7 @@ def test_the_pinned_commit_holds_the_code_the_notebook_runs(path):
     if subprocess.run(["git", "cat-file", "-e", f"{ref}^{{commit}}"], cwd=ROOT, capture_output=True).returncode:
         pytest.skip(f"commit {ref[:10]} is not in this clone")
     files = [str(p.relative_to(ROOT)) for p in runner._package_files_used(path)]
-    changed = subprocess.run(["git", "diff", "--name-only", ref, "--", *files], cwd=ROOT, capture_output=True,
-                             text=True).stdout.split()
+    changed = launch.files_changed_since(ref, files, ROOT)
     assert not changed, f"{path.name} pins {ref[:10]}, but these files it uses changed since: {changed}"
 
 
