@@ -22,7 +22,7 @@ CODE_LINES_LIMIT = 2454 // 3
 PRE_CONTRACT: set[str] = set()
 #: Chapters whose Reproduce section does not yet give the expected time on a GPU (a markdown change
 #: re-executes the chapter, so it waits for each chapter's next paper run).
-NO_GPU_TIME = {"gfs"}
+NO_GPU_TIME: set[str] = set()
 
 
 def _nb(path):

@@ -132,3 +132,14 @@ def test_convergence_and_per_dataset_recipes():
     assert (tol.steps, tol.patience, other.steps, other.patience) == (600, 20, 100, 20)
     with pytest.raises(ValueError, match="unknown recipe fields"):
         per_dataset(TrainConfig(), {"cora": {"epochs": 3}})
+
+
+def test_worker_tasks_start_with_the_largest_graph_and_keep_ties_in_order():
+    from types import SimpleNamespace
+
+    from compendium.graphs.gfs.train import submission_order
+
+    small, large = SimpleNamespace(num_nodes=183), SimpleNamespace(num_nodes=11_758)
+    chunks = [(small, [1] * 5, None), (large, [1] * 3, None), (small, [1] * 5, None), (large, [1] * 3, None),
+              (small, [1] * 2, None)]
+    assert submission_order(chunks) == [1, 3, 0, 2, 4]
