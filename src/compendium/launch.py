@@ -38,7 +38,7 @@ except ImportError:  # Python 3.10
 
 from .paths import repo_root
 
-__all__ = ["repository_url", "requirements", "weight_packages", "version", "environment_yml", "postbuild",
+__all__ = ["repository_url", "requirements", "constraints", "pinned", "weight_packages", "version", "environment_yml", "postbuild",
            "colab_source", "is_colab_cell", "update_notebook", "files_changed_since", "main"]
 
 #: PyTorch's CPU wheels: Binder has no GPU, and the default index would pull a multi-GB CUDA build.
@@ -76,11 +76,41 @@ def version(root: Path | None = None) -> str:
     return str(_pyproject(root)["project"]["version"])
 
 
+def constraints(root: Path | None = None) -> dict[str, str]:
+    """``constraints.txt`` (the environment the chapters were executed in) as {normalised name: version}."""
+    path = _root(root) / "constraints.txt"
+    if not path.is_file():
+        return {}
+    pins = {}
+    for line in path.read_text().splitlines():
+        name, sep, ver = line.strip().partition("==")
+        if sep and not name.startswith("#"):
+            pins[_normalised(name)] = ver
+    return pins
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pinned(requirement: str, pins: dict[str, str]) -> str:
+    """``requirement`` at the version ``pins`` gives its package (extras and environment markers kept); as written
+    when the package has no pin (e.g. ``tomli`` for Python < 3.11, absent from a 3.11 environment)."""
+    spec, semi, marker = requirement.partition(";")
+    m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?", spec)
+    version = pins.get(_normalised(m.group(1))) if m else None
+    if version is None:
+        return requirement
+    return f"{m.group(1)}{m.group(2) or ''}=={version}" + (f";{marker}" if semi else "")
+
+
 def environment_yml(root: Path | None = None) -> str:
-    """Binder's environment: Python, pip, CPU torch's index, every runtime dependency of the package."""
-    pip = [f"--extra-index-url {TORCH_CPU_INDEX}", *requirements(root)]
+    """Binder's environment: Python, pip, CPU torch's index, every runtime dependency of the package at the version
+    of ``constraints.txt``."""
+    pins = constraints(root)
+    pip = [f"--extra-index-url {TORCH_CPU_INDEX}", *(pinned(r, pins) for r in requirements(root))]
     lines = [
-        f"# Binder and conda users; {GENERATED} write from pyproject.toml: do not edit by hand.",
+        f"# Binder and conda users; {GENERATED} write from pyproject.toml and constraints.txt: do not edit by hand.",
         "# CPU-only PyTorch (Binder has no GPU); postBuild installs the package and the weight-carrying packages.",
         "name: compendium",
         "channels:",

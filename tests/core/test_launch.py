@@ -20,7 +20,9 @@ def test_binder_files_are_generated_from_pyproject():
         "postBuild is out of date: run python -m compendium.launch write"
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert pip[1:] == launch.requirements(ROOT)  # every runtime dependency, torch's pin included
+    pins = launch.constraints(ROOT)
+    assert pip[1:] == [launch.pinned(r, pins) for r in launch.requirements(ROOT)]  # every runtime dependency
+    assert "torch==2.13.0" in pip and "pandas==" + pins["pandas"] in pip  # ... at the executed version
     for needed in ("datasets", "gguf", "accelerate", "peft", "rouge-score"):
         assert any(r.startswith(needed) for r in pip), needed
     assert all(w in (ROOT / "postBuild").read_text() for w in launch.weight_packages(ROOT))
@@ -126,3 +128,39 @@ def test_notebooks_action_updates_only_the_named_notebooks(tmp_path, capsys):
     assert "1 notebooks" in capsys.readouterr().out
     cell = [c for c in nbformat.read(str(path), as_version=4).cells if launch.is_colab_cell(c)][0]
     assert launch.pinned_ref(cell.source) == commit
+
+
+def test_a_requirement_takes_its_pin_and_keeps_extras_and_markers():
+    pins = {"dask": "2026.11.0", "rouge-score": "0.1.2", "torch": "2.13.0", "typing-extensions": "4.15.0"}
+    assert launch.pinned("dask[distributed]", pins) == "dask[distributed]==2026.11.0"
+    assert launch.pinned("rouge_score==0.1.2", pins) == "rouge_score==0.1.2"
+    assert launch.pinned("torch==2.13.0", pins) == "torch==2.13.0"
+    assert launch.pinned("transformers>=4.45", pins) == "transformers>=4.45"  # no pin: as written
+    assert launch.pinned("typing_extensions; python_version < '3.12'", pins) == \
+        "typing_extensions==4.15.0; python_version < '3.12'"
+
+
+#: Book chapters executed before constraints.txt pinned the environment, with a package at another version than the
+#: pin (pandas 3.1.1; 3.1.2 since 2026-12-07). Strict: re-execute the chapter at the paper profile and take it out.
+OTHER_ENVIRONMENT = {"mpbench/prm_paradigms", "pebench/unlearning"}
+BOOK_CHAPTERS = sorted((ROOT / "book").glob("*/*.ipynb"))
+
+
+def test_setup_installs_within_the_constraints():
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    installs = [line for line in setup.splitlines() if "pip\" install" in line and "--no-deps" not in line]
+    assert installs and all("-c constraints.txt" in line for line in installs), installs
+    assert "constraints.txt" in (ROOT / "Makefile").read_text()  # a changed pin re-runs the setup
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
+    f"{p.parent.name}/{p.stem}" in OTHER_ENVIRONMENT, strict=True, reason="executed before the environment was pinned"))
+    for p in BOOK_CHAPTERS], ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_each_chapter_was_executed_in_the_pinned_environment(path):
+    """The versions a chapter's provenance records are those of constraints.txt, so `make setup` rebuilds the
+    environment that produced the page."""
+    recorded = nbformat.read(path, as_version=4).metadata.get("compendium", {}).get("versions", {})
+    pins = launch.constraints(ROOT)
+    differ = {name: (version, pins.get(name)) for name, version in recorded.items()
+              if name not in ("compendium", "python") and version.split("+")[0] != pins.get(name)}
+    assert recorded and not differ, f"recorded vs pinned: {differ}"
