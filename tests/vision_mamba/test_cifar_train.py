@@ -79,3 +79,18 @@ def test_cifar_and_dense_vim_keeps_the_chapters_cache_key(cifar_test_split, monk
     # the key the chapters used before this helper: their cached weights stay valid
     assert dense.key == config_key("vim", CIFAR_VIM, replace(cfg, num_threads=1), f"cifar10-jpg-{zip_path.stat().st_size}")
     assert [h["step"] for h in dense.history] == [2] and DENSE_EVAL_SUBSET == 2000
+
+
+def test_saved_weights_are_read_back_only_while_their_checksum_matches(tmp_path):
+    from compendium.vision_mamba.train import load_weights, save_weights
+
+    path = tmp_path / "w.pt"
+    assert load_weights(path, lambda: torch.nn.Linear(3, 2)) is None  # nothing saved
+    torch.manual_seed(0)
+    saved = torch.nn.Linear(3, 2)
+    save_weights(path, saved, history=[{"epoch": 1}], seconds=1.5)
+    model, record = load_weights(path, lambda: torch.nn.Linear(3, 2))
+    assert torch.equal(model.weight, saved.weight) and not model.training
+    assert record["history"] == [{"epoch": 1}] and record["seconds"] == 1.5
+    path.write_bytes(path.read_bytes() + b"x")  # changed after it was saved: not used
+    assert load_weights(path, lambda: torch.nn.Linear(3, 2)) is None

@@ -172,12 +172,22 @@ def throughput(model: nn.Module, images: torch.Tensor, warmup: int = 2, iters: i
     return compare_throughput({"m": model}, images, warmup, iters, 1, **forward_kwargs)["m"]["best_images_per_s"]
 
 
-def _load_cached(path: Path, build: Callable[[], nn.Module], device="cpu"):
-    # Only called on a file whose checksum matches the one recorded when it was saved; tensors and plain values only.
+def load_weights(path: Path, build: Callable[[], nn.Module], device="cpu") -> tuple[nn.Module, dict] | None:
+    """``(model, record)`` from weights that :func:`save_weights` wrote to ``path``, or None when there are none or
+    their bytes no longer match the checksum recorded beside them (a cache is read only as it was saved).
+    ``build`` makes the empty model; only tensors and plain values are unpickled."""
+    if not matches_recorded_checksum(path):
+        return None
     blob = torch.load(path, map_location="cpu", weights_only=True)
     model = build()
     model.load_state_dict(blob["state_dict"])
     return model.to(device).eval(), blob
+
+
+def save_weights(path: Path, model: nn.Module, **record) -> None:
+    """Save ``model``'s weights (on the CPU) with ``record`` (history, seconds, configs) and record their checksum."""
+    torch.save({"state_dict": _cpu_state(model), **record}, path)
+    record_checksum(path)
 
 
 def _cpu_state(model: nn.Module) -> dict:
@@ -244,8 +254,8 @@ def fit_vim(model_cfg: VimConfig, cfg: TrainConfig, data: dict, data_tag: str,
     """
     key = config_key("vim", model_cfg, replace(cfg, num_threads=1), data_tag)
     path = weights_dir() / f"vim-{key}.pt"
-    if cache and matches_recorded_checksum(path) and not force:
-        model, blob = _load_cached(path, lambda: Vim(model_cfg), device)
+    if cache and not force and (saved := load_weights(path, lambda: Vim(model_cfg), device)):
+        model, blob = saved
         return TrainResult(model, blob["history"], key, path, blob["seconds"], True)
     torch.set_num_threads(cfg.num_threads)
     seed_everything(cfg.seed)
@@ -263,9 +273,8 @@ def fit_vim(model_cfg: VimConfig, cfg: TrainConfig, data: dict, data_tag: str,
     seconds = time.time() - t0
     model.eval()
     if cache:
-        torch.save({"state_dict": _cpu_state(model), "history": history, "seconds": seconds,
-                    "device": str(device), "model_cfg": asdict(model_cfg), "train_cfg": asdict(cfg)}, path)
-        record_checksum(path)
+        save_weights(path, model, history=history, seconds=seconds, device=str(device),
+                     model_cfg=asdict(model_cfg), train_cfg=asdict(cfg))
     return TrainResult(model, history, key, path, seconds, False)
 
 

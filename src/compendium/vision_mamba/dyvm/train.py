@@ -14,8 +14,7 @@ from typing import Optional
 
 import torch
 
-from ...data import matches_recorded_checksum, record_checksum
-from ..train import (TrainConfig, TrainResult, _cpu_state, _load_cached, _train_loop, config_key, evaluate,
+from ..train import (TrainConfig, TrainResult, _train_loop, config_key, evaluate, load_weights, save_weights,
                      seed_everything, subset_indices, weights_dir)
 from .model import DyVM, DyVMConfig, dyvm_loss, teacher_outputs
 
@@ -39,8 +38,8 @@ def fit_dyvm(teacher: TrainResult, dyvm_cfg: DyVMConfig, cfg: TrainConfig, data:
     """DyVM fine-tuning from a trained Vim (also the frozen teacher), as in the DyVM scripts."""
     key = config_key("dyvm", teacher.key, dyvm_cfg, replace(cfg, num_threads=1), loss_cfg)
     path = weights_dir() / f"dyvm-{key}.pt"
-    if cache and matches_recorded_checksum(path) and not force:
-        model, blob = _load_cached(path, lambda: DyVM(dyvm_cfg), device)
+    if cache and not force and (saved := load_weights(path, lambda: DyVM(dyvm_cfg), device)):
+        model, blob = saved
         return TrainResult(model, blob["history"], key, path, blob["seconds"], True)
     torch.set_num_threads(cfg.num_threads)
     seed_everything(cfg.seed)
@@ -69,8 +68,6 @@ def fit_dyvm(teacher: TrainResult, dyvm_cfg: DyVMConfig, cfg: TrainConfig, data:
     for p in t_model.parameters():
         p.requires_grad_(True)
     if cache:
-        torch.save({"state_dict": _cpu_state(student), "history": history, "seconds": seconds,
-                    "device": str(device),
-                    "dyvm_cfg": asdict(dyvm_cfg), "train_cfg": asdict(cfg)}, path)
-        record_checksum(path)
+        save_weights(path, student, history=history, seconds=seconds, device=str(device),
+                     dyvm_cfg=asdict(dyvm_cfg), train_cfg=asdict(cfg))
     return TrainResult(student, history, key, path, seconds, False)

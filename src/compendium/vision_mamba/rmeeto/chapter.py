@@ -19,6 +19,7 @@ import torch
 from ... import verdicts
 from ...paths import repo_root
 from ...published import PublishedPaper
+from ..bench import speedup
 from ..flops import count_flops, vim_flops
 from ..preconditions import above_chance, converged
 from ..train import CIFAR_VIM, evaluate, subset_indices
@@ -316,7 +317,7 @@ def throughput_table(dense_model, merge: rm.MergeConfig, *, num_prune: int, tp_b
     res = rm.throughput({"dense": dense_m, "merged": merged_m}, x_tp, warmup=1, iters=tp_iters, repeats=tp_repeats)
     rows.append({"model": f"tiny Vim ({cfg.num_tokens} tokens), r = {num_prune}", "batch": tp_batch,
                  "dense img/s": res["dense"]["images_per_s"], "merged img/s": res["merged"]["images_per_s"],
-                 "speed-up": rm.speedup(res), "FLOPs ratio": vim_flops(cfg) / rm.rmeeto_flops(cfg, merge)})
+                 "speed-up": speedup(res), "FLOPs ratio": vim_flops(cfg) / rm.rmeeto_flops(cfg, merge)})
     if vim_s:
         cfg_s = cfg_s or VIM_CONFIGS["small"]
         vs = Vim(cfg_s).to(dev)
@@ -326,7 +327,7 @@ def throughput_table(dense_model, merge: rm.MergeConfig, *, num_prune: int, tp_b
                               autocast_dtype=torch.float16 if dev.type == "cuda" else None)
         rows.append({"model": VIM_S_ROW, "batch": vim_s_batch,
                      "dense img/s": res_s["dense"]["images_per_s"], "merged img/s": res_s["merged"]["images_per_s"],
-                     "speed-up": rm.speedup(res_s),
+                     "speed-up": speedup(res_s),
                      "FLOPs ratio": vim_flops(cfg_s) / rm.rmeeto_flops(cfg_s, rm.PAPER_MERGE["small"])})
     print(f"device: {device}" + (f" ({torch.cuda.get_device_name()})" if dev.type == "cuda"
                                  else f", {torch.get_num_threads()} thread(s)"))

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..bench import compare_throughput, speedup  # noqa: F401 (speedup: re-exported, shared with DyVM)
+from ..bench import compare_throughput
 from ..flops import block_flops
 from ..vim import Vim, VimConfig
 
@@ -64,7 +64,6 @@ __all__ = [
     "MergeTrace",
     "distill_loss",
     "throughput",
-    "speedup",
 ]
 
 

@@ -40,9 +40,9 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ...data import matches_recorded_checksum, record_checksum
 from ...datasets.cifar import augment, to_tensor
-from ..train import TrainResult, config_key, evaluate, seed_everything, subset_indices, weights_dir
+from ..train import (TrainResult, config_key, evaluate, load_weights, save_weights, seed_everything, subset_indices,
+                     weights_dir)
 from ..vim import Vim
 from .model import MergeConfig, RMeeToVim, distill_loss
 
@@ -137,11 +137,11 @@ def retrain(teacher, merge: Optional[MergeConfig], cfg: RetrainConfig, data: dic
         key = config_key("rmeeto", _teacher_key(teacher), merge, replace(cfg, num_threads=1), eval_subset)
         path = weights_dir() / f"rmeeto-{key}.pt"
     dense = _dense(teacher).to(device).eval()
-    if cache and matches_recorded_checksum(path) and not force:  # a cache is read only as it was saved
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = RMeeToVim.from_vim(dense, merge, drop_path_rate=cfg.drop_path_rate)
-        model.load_state_dict(blob["state_dict"])
-        return RetrainResult(model.eval(), blob["history"], key, blob["seconds"], True, blob.get("device", "cpu"))
+    saved = load_weights(path, lambda: RMeeToVim.from_vim(dense, merge, drop_path_rate=cfg.drop_path_rate), device) \
+        if cache and not force else None
+    if saved:
+        model, blob = saved
+        return RetrainResult(model, blob["history"], key, blob["seconds"], True, blob.get("device", "cpu"))
 
     torch.set_num_threads(cfg.num_threads)
     seed_everything(cfg.seed)
@@ -229,8 +229,6 @@ def retrain(teacher, merge: Optional[MergeConfig], cfg: RetrainConfig, data: dic
     bar.close()
     student.eval()
     if cache:
-        torch.save({"state_dict": {k: v.detach().cpu() for k, v in student.state_dict().items()},
-                    "history": history, "seconds": train_seconds, "device": str(device),
-                    "merge": merge.to_dict() if merge is not None else None, "retrain_cfg": asdict(cfg)}, path)
-        record_checksum(path)
+        save_weights(path, student, history=history, seconds=train_seconds, device=str(device),
+                     merge=merge.to_dict() if merge is not None else None, retrain_cfg=asdict(cfg))
     return RetrainResult(student, history, key, train_seconds, False, str(device))
