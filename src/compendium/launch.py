@@ -38,8 +38,8 @@ except ImportError:  # Python 3.10
 
 from .paths import repo_root
 
-__all__ = ["repository_url", "requirements", "constraints", "pinned", "weight_packages", "version", "environment_yml", "postbuild",
-           "colab_source", "is_colab_cell", "update_notebook", "files_changed_since", "main"]
+__all__ = ["repository_url", "requirements", "constraints", "pinned", "weight_packages", "version", "environment_yml",
+           "postbuild", "colab_source", "is_colab_cell", "update_notebook", "files_changed_since", "main"]
 
 #: PyTorch's CPU wheels: Binder has no GPU, and the default index would pull a multi-GB CUDA build.
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
